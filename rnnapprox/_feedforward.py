@@ -1,0 +1,692 @@
+"""Two-layer feedforward approximation of a recurrent network's fixed-point map."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+__all__ = ["FeedforwardApproximator"]
+
+# Adam's moment decay rates and denominator guard (Kingma & Ba, 2015).
+_ADAM_BETA_1, _ADAM_BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
+
+
+def _activate(name, z):
+    """Apply activation ``name`` to the pre-activations ``z`` in place."""
+    if name == "relu":
+        np.maximum(z, 0.0, out=z)
+    elif name == "tanh":
+        np.tanh(z, out=z)
+    return z
+
+
+def _backprop_activation(name, activated, delta):
+    """Multiply ``delta`` in place by the activation's derivative, given its output."""
+    if name == "relu":
+        delta[activated <= 0.0] = 0.0
+    elif name == "tanh":
+        delta *= 1.0 - activated**2
+    return delta
+
+
+def _pack(coefs, intercepts):
+    """Flatten ``[W1, W2]`` and ``[b1, b2]`` into one vector ``[W1, b1, W2, b2]``."""
+    return np.concatenate([coefs[0].ravel(), intercepts[0], coefs[1].ravel(), intercepts[1]])
+
+
+def _unpack(params, n_features, n_hidden, n_outputs):
+    """Views ``(W1, b1, W2, b2)`` into the flat vector made by :func:`_pack`."""
+    sizes = [n_features * n_hidden, n_hidden, n_hidden * n_outputs, n_outputs]
+    w1, b1, w2, b2 = np.split(params, np.cumsum(sizes)[:-1])
+    return w1.reshape(n_features, n_hidden), b1, w2.reshape(n_hidden, n_outputs), b2
+
+
+def _loss_and_gradient(params, X, Y, row_weights, l2, n_hidden, activation, output_activation):
+    """Regularised squared error of the two-layer network and its gradient.
+
+    ``loss = 1/2 sum_i row_weights[i] ||out(act(X_i W1 + b1) W2 + b2) - Y_i||^2
+    + l2/2 (||W1||^2 + ||W2||^2)``, where ``params`` is the flat vector of
+    :func:`_pack` and ``row_weights`` are normalised sample weights.
+    """
+    w1, b1, w2, b2 = _unpack(params, X.shape[1], n_hidden, Y.shape[1])
+    hidden = _activate(activation, X @ w1 + b1)
+    output = _activate(output_activation, hidden @ w2 + b2)
+    error = output - Y
+    weighted_error = error * row_weights[:, np.newaxis]
+    loss = 0.5 * np.vdot(weighted_error, error) + 0.5 * l2 * (np.vdot(w1, w1) + np.vdot(w2, w2))
+
+    delta_output = _backprop_activation(output_activation, output, weighted_error)
+    delta_hidden = _backprop_activation(activation, hidden, delta_output @ w2.T)
+    gradient = _pack(
+        [X.T @ delta_hidden + l2 * w1, hidden.T @ delta_output + l2 * w2],
+        [delta_hidden.sum(axis=0), delta_output.sum(axis=0)],
+    )
+    return loss, gradient
+
+
+def _weighted_mean_and_std(A, weights):
+    mean = np.average(A, axis=0, weights=weights)
+    std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=weights))
+    return mean, std
+
+
+def _nonzero_scale(scale, magnitude):
+    """Replace scales that are zero relative to the column's magnitude by 1."""
+    scale = scale.copy()
+    scale[scale <= 1e-12 * np.maximum(magnitude, 1.0)] = 1.0
+    return scale
+
+
+def _target_scaling(Y, weights, output_activation):
+    """Per-output ``(offset, scale)`` with ``Y = offset + scale * Y_scaled``.
+
+    Only the identity output is shifted; relu and tanh outputs are divided by
+    a positive factor, so an exact zero target stays an exact zero.
+    """
+    magnitude = np.abs(Y[weights > 0]).max(axis=0)
+    if output_activation == "identity":
+        offset, scale = _weighted_mean_and_std(Y, weights)
+        return offset, _nonzero_scale(scale, np.abs(offset))
+    offset = np.zeros(Y.shape[1])
+    if output_activation == "relu":
+        root_mean_square = np.sqrt(np.average(Y**2, axis=0, weights=weights))
+        return offset, _nonzero_scale(root_mean_square, magnitude)
+    return offset, np.maximum(magnitude, 1.0)  # tanh: into [-1, 1], the range of tanh
+
+
+class FeedforwardApproximator(RegressorMixin, BaseEstimator):
+    """Two-layer feedforward network trained on a recurrent network's fixed points.
+
+    A hidden layer of ``hidden_layer_size`` units and an output layer with
+    one unit per target. Trained on input rows and the fixed-point responses
+    of a recurrent network (given as ``y``, or computed by ``teacher``), it
+    answers in one deterministic pass the question the recurrent network
+    answers by integrating its dynamics to a fixed point (Muir, 2018).
+
+    Read more in the :ref:`User Guide <feedforward>`.
+
+    Parameters
+    ----------
+    hidden_layer_size : int, default=100
+        Number of hidden units.
+
+    activation : {"relu", "tanh"}, default="relu"
+        Hidden-layer activation; ``"relu"`` gives linear-threshold units.
+
+    output_activation : {"auto", "identity", "relu", "tanh"}, default="auto"
+        Output-layer activation. ``"relu"`` represents the non-negative rates
+        of linear-threshold networks, silent units exactly zero included;
+        ``"tanh"`` bounded signed rates. ``"auto"`` chooses ``"relu"`` when
+        every training target is non-negative and ``"identity"`` otherwise.
+
+    solver : {"lbfgs", "adam"}, default="lbfgs"
+        ``"lbfgs"``: full-batch L-BFGS-B (:func:`scipy.optimize.minimize`)
+        on the exact gradient, best for the few thousand rows of a
+        distillation data set. ``"adam"``: mini-batch Adam, for large data
+        sets and :meth:`partial_fit`.
+
+    alpha : float, default=1e-5
+        Strength of the L2 penalty on the weights (not the intercepts).
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of ``"adam"``; ``"auto"`` is ``min(200, n_samples)``.
+        Ignored by ``"lbfgs"``.
+
+    learning_rate_init : float, default=1e-3
+        Step size of ``"adam"``. Ignored by ``"lbfgs"``.
+
+    max_iter : int, default=3000
+        Maximum number of L-BFGS iterations, or of Adam epochs.
+
+    tol : float, default=1e-6
+        ``"lbfgs"`` stops when the largest gradient component is ``<= tol``
+        (or the relative loss decrease stalls at machine precision).
+        ``"adam"`` stops when the training loss (or, with early stopping,
+        the validation score) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, track the validation
+        score (variance-weighted :math:`R^2`) after each iteration or epoch,
+        stop when it has not improved by ``tol`` for ``n_iter_no_change``
+        iterations, and keep the best weights. Works with both solvers.
+
+    validation_fraction : float, default=0.1
+        Fraction of rows held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Number of iterations (epochs) without improvement before stopping;
+        see ``tol`` and ``early_stopping``.
+
+    warm_start : bool, default=False
+        Start :meth:`fit` from the previous solution (weights, scalers,
+        output activation, and fitted teacher) instead of a fresh one.
+
+    teacher : RecurrentFixedPointTransformer, default=None
+        Recurrent network whose fixed points are the targets when ``fit`` is
+        called without ``y`` (distillation). A clone is fitted on ``X`` and
+        its ``solve(X)`` results are the targets; rows that did not converge
+        are left out with one :class:`~sklearn.exceptions.ConvergenceWarning`
+        counting them. An explicit ``y`` always takes precedence: then the
+        teacher is not used.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weight initialisation, the mini-batch order and the
+        validation split. An int makes ``fit`` deterministic.
+
+    verbose : bool, default=False
+        Print the loss after each iteration (epoch).
+
+    Attributes
+    ----------
+    coefs_ : list of two ndarrays
+        Weights ``W1`` of shape (n_features, hidden_layer_size) and ``W2``
+        of shape (hidden_layer_size, n_outputs), acting on scaled inputs and
+        giving scaled outputs (see Notes).
+
+    intercepts_ : list of two ndarrays
+        Biases ``b1`` of shape (hidden_layer_size,) and ``b2`` of shape
+        (n_outputs,).
+
+    input_mean_ : ndarray of shape (n_features,)
+        Mean of the training inputs, subtracted before the hidden layer.
+
+    input_scale_ : ndarray of shape (n_features,)
+        Standard deviation of the training inputs (1 for constant features).
+
+    target_offset_ : ndarray of shape (n_outputs,)
+        Offset added to the network's outputs: the target mean for an
+        identity output, zero for relu and tanh outputs.
+
+    target_scale_ : ndarray of shape (n_outputs,)
+        Positive factor multiplying the network's outputs: the target
+        standard deviation (identity), root mean square (relu), or
+        ``max(1, max |y|)`` (tanh).
+
+    out_activation_ : str
+        The output activation used, ``"auto"`` resolved.
+
+    n_iter_ : int
+        Iterations (L-BFGS) or epochs (Adam) run by the last ``fit``; with
+        ``partial_fit``, epochs run in total.
+
+    loss_curve_ : list of float
+        Training loss (scaled units, see Notes) after each iteration or epoch.
+
+    validation_scores_ : list of float or None
+        Validation score after each iteration when ``early_stopping=True``,
+        else ``None``.
+
+    best_validation_score_ : float or None
+        Best validation score, whose weights were kept, when
+        ``early_stopping=True``, else ``None``.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    n_outputs_ : int
+        Number of outputs (targets, or teacher units).
+
+    teacher_ : RecurrentFixedPointTransformer
+        The fitted clone of ``teacher``. Only set by distillation
+        (``teacher`` given and ``y=None``).
+
+    teacher_converged_ : ndarray of bool of shape (n_samples,)
+        Which rows of the last distilled ``X`` reached a fixed point (and
+        were used as training rows). Only set by distillation.
+
+    n_teacher_rows_ : int
+        Number of rows whose teacher fixed points were the targets, that is
+        ``teacher_converged_.sum()``. Only set by distillation.
+
+    See Also
+    --------
+    RecurrentFixedPointTransformer : Fixed points of a recurrent network.
+    sklearn.neural_network.MLPRegressor : General multi-layer perceptron.
+
+    Notes
+    -----
+    Inputs are standardised and targets scaled per output inside the
+    estimator, ``x = (u - input_mean_) / input_scale_`` and
+    ``y = (r - target_offset_) / target_scale_``, so raw inputs and raw
+    fixed points go in and predictions come out in raw units. The network is
+
+    .. math::
+
+        h = f(x W_1 + b_1), \\qquad \\hat y = g(h W_2 + b_2),
+
+    with ``f`` the hidden ``activation`` and ``g`` the output activation.
+    Because relu and tanh targets are only divided by a positive factor, a
+    relu output predicts silent units as exact zeros. Training minimises
+
+    .. math::
+
+        L = \\frac{1}{2S} \\sum_i w_i \\lVert \\hat y_i - y_i \\rVert^2
+            + \\frac{\\alpha}{2S} \\left(\\lVert W_1 \\rVert_F^2
+            + \\lVert W_2 \\rVert_F^2\\right), \\qquad S = \\sum_i w_i,
+
+    with sample weights ``w_i`` (1 by default); integer weights are the same
+    as repeated rows. Weights start from Glorot-uniform draws. Adam
+    minimises the same objective by mini-batch estimates of its gradient.
+
+    :meth:`predict` is two matrix products and two element-wise
+    activations, so its cost per row is the same for every input, however
+    long the recurrent network takes to settle.
+
+    References
+    ----------
+    Muir, D. R. (2018). Feedforward approximations to dynamic recurrent
+    network architectures. *Neural Computation*, 30(2), 546-567.
+
+    Kingma, D. P. & Ba, J. (2015). Adam: a method for stochastic
+    optimization. *ICLR*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox import FeedforwardApproximator
+    >>> rng = np.random.RandomState(0)
+    >>> U = rng.uniform(size=(200, 2))
+    >>> R = np.maximum(U @ [[1.0, -1.0], [-1.0, 1.0]], 0.0)  # two competing rates
+    >>> ff = FeedforwardApproximator(hidden_layer_size=10, random_state=0).fit(U, R)
+    >>> ff.out_activation_
+    'relu'
+    >>> ff.predict(U[:3]).shape
+    (3, 2)
+    >>> round(ff.score(U, R), 2)
+    1.0
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_size": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"relu", "tanh"})],
+        "output_activation": [StrOptions({"auto", "identity", "relu", "tanh"})],
+        "solver": [StrOptions({"lbfgs", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "teacher": [HasMethods(["fit", "solve"]), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_size=100,
+        *,
+        activation="relu",
+        output_activation="auto",
+        solver="lbfgs",
+        alpha=1e-5,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=3000,
+        tol=1e-6,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        teacher=None,
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_size = hidden_layer_size
+        self.activation = activation
+        self.output_activation = output_activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.teacher = teacher
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # The teacher is an estimator given by the user: let its own fit validate it.
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the network to inputs and fixed-point responses.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, in raw units.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets, in raw units (fixed-point rates). Required unless
+            ``teacher`` is set; with a teacher, ``None`` means distillation
+            (targets are the teacher's fixed points of ``X``) and an explicit
+            ``y`` is used as given.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; integer weights act as repeated rows.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_partial_fit(self):
+        if self.solver != "adam":
+            raise AttributeError(
+                f"partial_fit is only available with solver='adam' (a stochastic "
+                f"solver); this estimator has solver={self.solver!r}."
+            )
+        return True
+
+    @available_if(_check_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the network with one Adam epoch over the given rows.
+
+        Only available with ``solver="adam"``. The first call fixes the
+        scalers, the output activation and (when distilling) the fitted
+        teacher from its rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, in raw units.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets; ``None`` distils from ``teacher`` as in :meth:`fit`.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True.")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict fixed-point responses in one feedforward pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, in raw units.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted responses in raw units; 1-D when ``y`` was 1-D at fit.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y_pred = self._forward(X)
+        return y_pred.ravel() if self._target_ndim == 1 else y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # -- fitting --------------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight, incremental):
+        first_fit = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
+        rng = check_random_state(self.random_state)
+
+        if y is None and self.teacher is not None:
+            X = validate_data(self, X, reset=first_fit, dtype=np.float64)
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            X, Y, sample_weight = self._distil(X, sample_weight, refit_teacher=first_fit)
+        else:
+            X, Y = validate_data(
+                self, X, y, reset=first_fit, multi_output=True, y_numeric=True, dtype=np.float64
+            )
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            for name in ("teacher_", "teacher_converged_", "n_teacher_rows_"):
+                self.__dict__.pop(name, None)
+        target_ndim = Y.ndim
+        Y = Y.reshape(Y.shape[0], -1)
+
+        if first_fit:
+            self._initialize(X, Y, sample_weight, target_ndim, rng)
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted with "
+                f"{self.n_outputs_} outputs; refit without warm_start to change them."
+            )
+        if not incremental:
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+
+        validation = None
+        if self.early_stopping:
+            X, X_val, Y, Y_val, sample_weight, weight_val = train_test_split(
+                X, Y, sample_weight, test_size=self.validation_fraction, random_state=rng
+            )
+            if weight_val.sum() == 0 or X.shape[0] == 0:
+                raise ValueError(
+                    "The validation split left no weighted rows on one side; raise "
+                    "validation_fraction or add rows."
+                )
+            validation = (X_val, Y_val, weight_val)
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+        X_scaled = (X - self.input_mean_) / self.input_scale_
+        Y_scaled = (Y - self.target_offset_) / self.target_scale_
+        # alpha/(2S) ||W||^2 with S the total weight, also for Adam's mini-batches.
+        l2 = self.alpha / sample_weight.sum()
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, validation)
+        else:
+            self._fit_adam(X_scaled, Y_scaled, sample_weight, l2, validation, incremental, rng)
+
+        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+            raise ValueError(
+                "The solver produced non-finite weights; lower learning_rate_init or "
+                "check the inputs for extreme values."
+            )
+        return self
+
+    def _distil(self, X, sample_weight, refit_teacher):
+        """Targets from the teacher's fixed points; drop rows that did not converge."""
+        if refit_teacher or not hasattr(self, "teacher_"):
+            self.teacher_ = clone(self.teacher)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.teacher_.fit(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # one warning below instead
+            result = self.teacher_.solve(X)
+        outputs = np.asarray(result.outputs, dtype=np.float64)
+        converged = np.asarray(result.converged, dtype=bool) & np.isfinite(outputs).all(axis=1)
+        self.teacher_converged_ = converged
+        self.n_teacher_rows_ = int(converged.sum())
+        n_failed = X.shape[0] - self.n_teacher_rows_
+        if self.n_teacher_rows_ == 0:
+            raise ValueError(
+                f"The teacher reached a fixed point for none of the {X.shape[0]} rows, so "
+                "there is nothing to distil; check its network's stability, or raise its "
+                "max_steps or tol."
+            )
+        if n_failed:
+            warnings.warn(
+                f"The teacher did not reach a fixed point for {n_failed} of {X.shape[0]} "
+                "rows; they were left out of training (see teacher_converged_).",
+                ConvergenceWarning,
+            )
+        return X[converged], outputs[converged], sample_weight[converged]
+
+    def _initialize(self, X, Y, sample_weight, target_ndim, rng):
+        self.n_outputs_ = Y.shape[1]
+        self._target_ndim = target_ndim
+        self.out_activation_ = self.output_activation
+        if self.output_activation == "auto":
+            non_negative = np.all(Y[sample_weight > 0] >= 0)
+            self.out_activation_ = "relu" if non_negative else "identity"
+
+        mean, std = _weighted_mean_and_std(X, sample_weight)
+        self.input_mean_ = mean
+        self.input_scale_ = _nonzero_scale(std, np.abs(X[sample_weight > 0]).max(axis=0))
+        self.target_offset_, self.target_scale_ = _target_scaling(
+            Y, sample_weight, self.out_activation_
+        )
+
+        layer_sizes = [X.shape[1], self.hidden_layer_size, self.n_outputs_]
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+            bound = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot & Bengio (2010)
+            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            self.intercepts_.append(rng.uniform(-bound, bound, fan_out))
+        if self.out_activation_ == "relu":
+            # Start every relu output in its active range, so none is born silent.
+            self.intercepts_[1] = np.abs(self.intercepts_[1]) + 0.5
+        self._adam_state = None
+
+    def _set_params_vector(self, params):
+        w1, b1, w2, b2 = _unpack(params, self.n_features_in_, self.hidden_layer_size, self.n_outputs_)
+        self.coefs_ = [w1.copy(), w2.copy()]
+        self.intercepts_ = [b1.copy(), b2.copy()]
+
+    def _objective(self, X, Y, row_weights, l2):
+        return lambda params: _loss_and_gradient(
+            params, X, Y, row_weights, l2, self.hidden_layer_size, self.activation,
+            self.out_activation_,
+        )
+
+    def _end_iteration(self, loss, validation):
+        """Record one iteration (epoch); return True when training should stop."""
+        self.n_iter_ += 1
+        self.loss_curve_.append(float(loss))
+        if validation is None:
+            improved = loss < self._best_loss - self.tol
+            self._best_loss = min(self._best_loss, loss)
+            message = f"Iteration {self.n_iter_}, loss = {loss:.8f}"
+        else:
+            X_val, Y_val, weight_val = validation
+            score = r2_score(
+                Y_val, self._forward(X_val), sample_weight=weight_val,
+                multioutput="variance_weighted",
+            )
+            self.validation_scores_.append(float(score))
+            improved = score > self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = float(score)
+                self._best_params = _pack(self.coefs_, self.intercepts_)
+            message = (
+                f"Iteration {self.n_iter_}, loss = {loss:.8f}, validation score = {score:.6f}"
+            )
+        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+        if self.verbose:
+            print(message)
+        return self._no_improvement_count >= self.n_iter_no_change
+
+    def _fit_lbfgs(self, X, Y, sample_weight, l2, validation):
+        self._best_loss, self._no_improvement_count = np.inf, 0
+        stopped_early = False
+
+        def callback(intermediate_result):
+            nonlocal stopped_early
+            self._set_params_vector(intermediate_result.x)
+            stop = self._end_iteration(intermediate_result.fun, validation)
+            if stop and validation is not None:
+                stopped_early = True
+                raise StopIteration
+
+        result = scipy.optimize.minimize(
+            self._objective(X, Y, sample_weight / sample_weight.sum(), l2),
+            _pack(self.coefs_, self.intercepts_),
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxiter": self.max_iter, "maxfun": 10 * self.max_iter, "gtol": self.tol},
+        )
+        self._set_params_vector(self._best_params if validation is not None else result.x)
+        if result.status == 1 and not stopped_early:
+            warnings.warn(
+                f"L-BFGS reached max_iter={self.max_iter} iterations without converging "
+                f"(tol={self.tol}); raise max_iter or tol.",
+                ConvergenceWarning,
+            )
+
+    def _fit_adam(self, X, Y, sample_weight, l2, validation, incremental, rng):
+        params = _pack(self.coefs_, self.intercepts_)
+        if not incremental or self._adam_state is None:
+            self._adam_state = {"step": 0, "m": np.zeros_like(params), "v": np.zeros_like(params)}
+            self._best_loss, self._no_improvement_count = np.inf, 0
+        state = self._adam_state
+        n_samples = X.shape[0]
+        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_samples)
+        total_weight = sample_weight.sum()
+
+        stopped = False
+        for _ in range(1 if incremental else self.max_iter):
+            order = rng.permutation(n_samples)
+            epoch_loss = 0.0
+            for batch in gen_batches(n_samples, batch_size):
+                rows = order[batch]
+                batch_weight = sample_weight[rows]
+                if batch_weight.sum() == 0:
+                    continue
+                loss, gradient = _loss_and_gradient(
+                    params, X[rows], Y[rows], batch_weight / batch_weight.sum(), l2,
+                    self.hidden_layer_size, self.activation, self.out_activation_,
+                )
+                epoch_loss += loss * batch_weight.sum() / total_weight
+                state["step"] += 1
+                state["m"] += (1.0 - _ADAM_BETA_1) * (gradient - state["m"])
+                state["v"] += (1.0 - _ADAM_BETA_2) * (gradient**2 - state["v"])
+                step_size = (
+                    self.learning_rate_init
+                    * np.sqrt(1.0 - _ADAM_BETA_2 ** state["step"])
+                    / (1.0 - _ADAM_BETA_1 ** state["step"])
+                )
+                params -= step_size * state["m"] / (np.sqrt(state["v"]) + _ADAM_EPSILON)
+            self._set_params_vector(params)
+            if self._end_iteration(epoch_loss, validation) and not incremental:
+                stopped = True
+                break
+        if validation is not None:
+            self._set_params_vector(self._best_params)
+        if not incremental and not stopped:
+            warnings.warn(
+                f"Adam reached max_iter={self.max_iter} epochs without converging "
+                f"(tol={self.tol}); raise max_iter or tol.",
+                ConvergenceWarning,
+            )
+
+    # -- prediction -----------------------------------------------------------------
+
+    def _forward(self, X):
+        """Raw-unit predictions for validated raw inputs: two matrix products."""
+        hidden = ((X - self.input_mean_) / self.input_scale_) @ self.coefs_[0]
+        hidden += self.intercepts_[0]
+        output = _activate(self.activation, hidden) @ self.coefs_[1]
+        output += self.intercepts_[1]
+        return _activate(self.out_activation_, output) * self.target_scale_ + self.target_offset_
