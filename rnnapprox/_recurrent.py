@@ -2,6 +2,7 @@
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numba
@@ -27,6 +28,27 @@ __all__ = ["RecurrentFixedPointTransformer", "FixedPointResult", "NonConvergence
 CHUNK_ROWS = 8192
 #: Rows integrated together in one matrix product per Euler step.
 BLOCK_ROWS = 64
+#: A max_steps row whose largest residual over the last quarter of the steps is
+#: below this fraction of the smallest over the second quarter is still settling.
+SLOW_CONTRACTION = 0.5
+#: Finite-time Lyapunov estimate (``solve(stability=True)``): a discarded warm-up
+#: round and LYAPUNOV_ROUNDS rounds of LYAPUNOV_ROUND_TIME (in units of the
+#: largest time constant), renormalising a perturbation of size LYAPUNOV_EPSILON
+#: after each round.
+LYAPUNOV_ROUNDS = 20
+LYAPUNOV_ROUND_TIME = 20.0
+LYAPUNOV_EPSILON = 1e-7
+#: A not-settling row is chaotic when its perturbation grew by more than
+#: exp(LYAPUNOV_E_FOLDS) over the estimation horizon T (lambda T > 5), and
+#: settling when it shrank by as much (lambda T < -5); otherwise oscillating.
+LYAPUNOV_E_FOLDS = 5.0
+
+#: Values of the ``dynamics`` field of :class:`FixedPointResult`.
+DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic")
+#: Fitted attributes of gated networks only (removed when refitting a rate network).
+_GATED_ATTRIBUTES = (
+    "z_weights_", "r_weights_", "alpha_z_", "beta_z_", "alpha_r_", "beta_r_", "tau_z_", "tau_r_",
+)
 
 _BLAS_CONTROLLER = None
 
@@ -59,7 +81,29 @@ class FixedPointResult(Bunch):
     - ``residual`` : float ndarray, ``max|-x + W f(x) + W_in u + b|`` of the
       returned state (inf or NaN when the state overflowed);
     - ``status`` : str ndarray, ``"converged"``, ``"diverged"`` or
-      ``"max_steps"``.
+      ``"max_steps"``;
+    - ``dynamics`` : str ndarray, a finer reading of how the row ended, as
+      far as the integration can tell: ``"fixed_point"`` (converged),
+      ``"diverged"`` (blew up), and for ``max_steps`` rows ``"slow"`` (the
+      residual was still shrinking: more steps would likely converge) or
+      ``"sustained"`` (bounded but not settling: oscillation or chaos); with
+      ``stability=True`` the sustained rows are split into ``"oscillating"``
+      and ``"chaotic"`` by the sign of their Lyapunov exponent;
+    - ``contraction`` : float ndarray, for ``max_steps`` rows the largest
+      residual over the last quarter of the steps divided by the smallest over
+      the second quarter (NaN elsewhere); ``"slow"`` means below 0.5, a
+      residual that kept shrinking; oscillating or chaotic rows give about 1
+      or more.
+
+    With ``solve(X, stability=True)`` also:
+
+    - ``leading_eigenvalue`` : complex ndarray, for converged rows the
+      eigenvalue of largest real part of the Jacobian of the vector field at
+      the fixed point, in units of 1/time (NaN elsewhere);
+    - ``stable`` : bool ndarray, converged and ``leading_eigenvalue.real < 0``;
+    - ``lyapunov_exponent`` : float ndarray, for ``max_steps`` rows a
+      finite-time estimate of the largest Lyapunov exponent, in units of
+      1/time (NaN elsewhere).
     """
 
     def summary(self):
@@ -82,7 +126,23 @@ class FixedPointResult(Bunch):
                 f"{int(np.median(steps))}, max {steps.max()}; largest residual "
                 f"{self.residual[self.converged].max():.3g}"
             )
+        if counts["max_steps"] and "dynamics" in self:
+            text += "; max_steps rows: " + _dynamics_counts(self.dynamics)
+        if "stable" in self and counts["converged"]:
+            text += f"; {int(self.stable.sum())} of {counts['converged']} fixed points stable"
         return text
+
+
+def _dynamics_counts(dynamics):
+    labels = {
+        "slow": "still settling (slow)",
+        "sustained": "bounded, not settling (oscillation or chaos)",
+        "oscillating": "oscillating",
+        "chaotic": "chaotic",
+    }
+    parts = [f"{int(np.sum(dynamics == key))} {text}" for key, text in labels.items()
+             if np.any(dynamics == key)]
+    return ", ".join(parts)
 
 
 def _describe_failures(result, max_steps):
@@ -95,6 +155,7 @@ def _describe_failures(result, max_steps):
         f"(rows {shown}): {n_diverged} diverged, {n_max} reached max_steps={max_steps}. "
         "Diverging rows point to an unstable network; rows at max_steps to slow, "
         "oscillating or chaotic dynamics (raise max_steps or tol, or check the network)."
+        + (f" Max_steps rows: {_dynamics_counts(result.dynamics)}." if n_max else "")
     )
 
 
@@ -105,12 +166,15 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     from ``x0``; forward Euler integration (a numba kernel, rows in parallel)
     runs until the fixed-point residual is at most ``tol``, the state
     diverges, or ``max_steps`` updates have been made. ``transform`` returns
-    the fixed-point rates ``f(x*)``.
+    the fixed-point rates ``f(x*)``. Gated networks
+    (:class:`~rnnapprox.networks.GatedNetwork`) are integrated on their whole
+    ``(h, z, r)`` state by a kernel of their own and answer ``phi(h*)``.
 
     Parameters
     ----------
-    network : RateNetwork, default=None
-        The recurrent network (see :mod:`rnnapprox.networks`). ``None`` draws
+    network : RateNetwork or GatedNetwork, default=None
+        The recurrent network (see :mod:`rnnapprox.networks`; a
+        :class:`~rnnapprox.networks.FeedbackNetwork` is a rate network). ``None`` draws
         a stable random tanh network (gain 0.5) with one unit per feature at
         ``fit``, as :class:`~sklearn.kernel_approximation.RBFSampler` draws its
         weights.
@@ -118,7 +182,10 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         Euler step, in the units of ``tau``.
     tol : float, default=1e-6
         A row has converged when its residual ``max_i |-x + W f(x) + W_in u + b|_i``
-        (``tau |dx/dt|`` in the infinity norm) is at most ``tol``.
+        (``tau |dx/dt|`` in the infinity norm) is at most ``tol``. For gated
+        networks the residual is the infinity norm of ``(-h + J_h (sigma_r(r)
+        phi(h)) + W_in u + b, -z + J_z phi(h), -r + J_r phi(h))``, see
+        :class:`~rnnapprox.networks.GatedNetwork`.
     max_steps : int, default=10_000
         Maximum Euler updates per row.
     on_nonconvergence : {"warn", "raise", "nan"}, default="warn"
@@ -128,9 +195,13 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         ``"raise"`` raises :class:`NonConvergenceError` naming them, ``"nan"``
         sets them to NaN and warns.
     output : {"rate", "state"}, default="rate"
-        Return the rates ``f(x*)`` or the states ``x*``.
+        Return the rates ``f(x*)`` or the states ``x*``; for gated networks
+        ``phi(h*)`` (n_units columns) or the concatenated state ``(h*, z*,
+        r*)`` (``3 * n_units`` columns).
     x0 : array-like of shape (n_units,), default=None
-        Initial state of every row; ``None`` starts from zeros.
+        Initial state of every row; ``None`` starts from zeros. For gated
+        networks either ``h0`` (``z0 = r0 = 0``) or the whole ``(h0, z0, r0)``
+        of shape ``(3 * n_units,)``.
     divergence_threshold : float, default=1e6
         A row is declared diverged as soon as ``max|x|`` exceeds
         ``divergence_threshold * (1 + max|W_in u + b|)`` or becomes non-finite.
@@ -145,20 +216,29 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 
     Attributes
     ----------
+    family_ : {"rate", "gated"}
+        Kind of network integrated.
     weights_ : ndarray of shape (n_units, n_units)
-        Recurrent weights used.
+        Recurrent weights used (``J_h`` for gated networks).
     input_weights_ : ndarray of shape (n_units, n_features_in_)
         Input weights used (drawn when the network gave none).
     bias_ : ndarray of shape (n_units,)
         Bias used.
     tau_ : ndarray of shape (n_units,)
-        Time constants used.
+        Time constants used (ones for the ``h`` of gated networks).
     activation_ : str
-        Activation used.
-    x0_ : ndarray of shape (n_units,)
+        Activation used (``"tanh"`` for gated networks).
+    z_weights_, r_weights_ : ndarray of shape (n_units, n_units)
+        Gate couplings ``J_z``, ``J_r``; gated networks only.
+    alpha_z_, beta_z_, alpha_r_, beta_r_, tau_z_, tau_r_ : ndarray of shape (n_units,)
+        Gate gains, offsets and time constants; gated networks only.
+    x0_ : ndarray of shape (n_state_,)
         Initial state used.
     n_units_ : int
-        Number of units, the number of output features.
+        Number of units, the number of output features (with ``output="rate"``).
+    n_state_ : int
+        Size of the integrated state: ``n_units_``, or ``3 * n_units_`` for
+        gated networks.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -181,6 +261,18 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     Rows are integrated in blocks of 64, one matrix-matrix product per step;
     a converged row leaves its block and the next pending row takes its slot.
     The arithmetic is float64; the output has the input's dtype.
+
+    Gated networks take the Euler step ``h <- h + dt sigma_z(z) B``, ``z <- z
+    + (dt / tau_z) (-z + J_z phi(h))``, ``r <- r + (dt / tau_r) (-r + J_r
+    phi(h))`` with ``B = -h + J_h (sigma_r(r) phi(h)) + W_in u + b``: two
+    matrix products per step for a block (``J_h`` on the gated rates, the
+    stacked ``[J_z; J_r]`` on the rates). The residual uses ``B`` rather than
+    ``dh/dt = sigma_z B``: the update gate only rescales time, and a unit it
+    has nearly frozen is not at a fixed point.
+
+    ``solve(X, stability=True)`` adds the leading Jacobian eigenvalue of each
+    converged row and a finite-time Lyapunov exponent of each row stopped at
+    ``max_steps``, which tells oscillation from chaos (see :meth:`solve`).
 
     References
     ----------
@@ -268,36 +360,53 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         if network is None:
             network = random_tanh_network(n_features, gain=0.5, random_state=rng)
         arrays = network.validated_arrays(n_features)
+        family = arrays.get("family", "rate")
+        if family not in ("rate", "gated"):
+            raise ValueError(f"network family must be 'rate' or 'gated'; got {family!r}.")
         n_units = arrays["weights"].shape[0]
+        n_state = 3 * n_units if family == "gated" else n_units
         input_weights = arrays["input_weights"]
         if input_weights is None:
             input_weights = rng.standard_normal((n_units, n_features)) / np.sqrt(n_features)
         if self.x0 is None:
-            x0 = np.zeros(n_units)
+            x0 = np.zeros(n_state)
         else:
             x0 = np.asarray(self.x0, dtype=np.float64)
-            if x0.shape != (n_units,) or not np.all(np.isfinite(x0)):
+            shapes = [(n_units,)] + ([(n_state,)] if n_state != n_units else [])
+            if x0.shape not in shapes or not np.all(np.isfinite(x0)):
+                expected = " or ".join(f"({s[0]},)" for s in shapes)
+                meaning = "n_units" + (" or 3 * n_units, the (h, z, r) state"
+                                       if family == "gated" else "")
                 raise ValueError(
-                    f"x0 must be a finite array of shape (n_units,) = ({n_units},); "
+                    f"x0 must be a finite array of shape {expected} ({meaning}); "
                     f"got shape {x0.shape}."
                 )
-            x0 = x0.copy()
-        if self.dt > arrays["tau"].min():
+            x0 = np.concatenate([x0, np.zeros(n_state - x0.shape[0])])
+        taus = [arrays["tau"]] + [arrays[k] for k in ("tau_z", "tau_r") if k in arrays]
+        smallest_tau = min(float(t.min()) for t in taus)
+        if self.dt > smallest_tau:
             warnings.warn(
-                f"dt={self.dt} exceeds the smallest time constant tau={arrays['tau'].min():g}: "
+                f"dt={self.dt} exceeds the smallest time constant tau={smallest_tau:g}: "
                 "forward Euler may oscillate or diverge where the dynamics are stable. "
                 "Use dt <= min(tau) (dt = 0.1 * min(tau) is a safe default).",
                 UserWarning,
                 stacklevel=2,
             )
+        self.family_ = family
         self.weights_ = arrays["weights"]
         self.input_weights_ = input_weights
         self.bias_ = arrays["bias"]
         self.tau_ = arrays["tau"]
         self.activation_ = arrays["activation"]
+        for name in _GATED_ATTRIBUTES:
+            if family == "gated":
+                setattr(self, name, arrays[name[:-1]])
+            elif hasattr(self, name):
+                delattr(self, name)
         self.x0_ = x0
         self.n_units_ = n_units
-        self._n_features_out = n_units
+        self.n_state_ = n_state
+        self._n_features_out = n_state if self.output == "state" else n_units
         return self
 
     def _n_threads(self):
@@ -310,38 +419,79 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
         return min(self.n_jobs, available)
 
-    def _integrate(self, drive):
-        """Run the Euler kernel on ``drive`` in chunks, BLAS pinned to one thread."""
-        n_rows, n_units = drive.shape
-        states = np.empty((n_rows, n_units))
+    def _kernel_call(self):
+        """The Euler kernel of the fitted family, bound to its network arrays.
+
+        Returns ``run(drive, initial, tol, max_steps)``. Every array is made
+        C-ordered, writeable float64 and every scalar a Python float or int, so
+        each kernel has one numba specialisation.
+        """
+
+        def c_array(a):
+            return np.require(a, dtype=np.float64, requirements=["C", "W"])
+
+        n_threads = self._n_threads()
+        threshold = float(self.divergence_threshold)
+        if getattr(self, "family_", "rate") == "gated":
+            matrices = [c_array(a) for a in (self.weights_, self.z_weights_, self.r_weights_)]
+            gates = [c_array(a) for a in (self.alpha_z_, self.beta_z_, self.alpha_r_, self.beta_r_,
+                                          self.dt / self.tau_z_, self.dt / self.tau_r_)]
+            dt = float(self.dt)
+
+            def run(drive, initial, tol, max_steps):
+                return _kernels.euler_gated_fixed_points(
+                    drive, initial, *matrices, *gates, dt, float(tol), int(max_steps),
+                    threshold, BLOCK_ROWS, 2 * n_threads,
+                )
+
+            return run
+        weights, rate_scale = (c_array(a) for a in (self.weights_, self.dt / self.tau_))
+        activation = _kernels.ACTIVATION_CODES[self.activation_]
+
+        def run(drive, initial, tol, max_steps):
+            return _kernels.euler_rate_fixed_points(
+                drive, initial, weights, rate_scale, float(tol), int(max_steps), threshold,
+                activation, BLOCK_ROWS, 2 * n_threads,
+            )
+
+        return run
+
+    def _integrate(self, drive, initial=None, tol=None, max_steps=None, verbose=None):
+        """Run the Euler kernel on ``drive`` in chunks, BLAS pinned to one thread.
+
+        ``initial`` defaults to ``x0_`` for every row, ``tol`` and ``max_steps``
+        to the estimator's. Returns states, residual, n_steps, status codes
+        and contraction.
+        """
+        n_rows = drive.shape[0]
+        n_state = self.n_state_
+        states = np.empty((n_rows, n_state))
         residual = np.empty(n_rows)
         n_steps = np.empty(n_rows, dtype=np.int64)
         status = np.empty(n_rows, dtype=np.int8)
+        contraction = np.empty(n_rows)
         if n_rows == 0:
-            return states, residual, n_steps, status
-        n_threads = self._n_threads()
-        # One specialisation of the kernel: C-ordered, writeable float64 arrays.
-        weights, rate_scale = (
-            np.require(a, dtype=np.float64, requirements=["C", "W"])
-            for a in (self.weights_, self.dt / self.tau_)
-        )
-        activation = _kernels.ACTIVATION_CODES[self.activation_]
+            return states, residual, n_steps, status, contraction
+        tol = self.tol if tol is None else tol
+        max_steps = self.max_steps if max_steps is None else max_steps
+        verbose = self.verbose if verbose is None else verbose
+        run = self._kernel_call()
         previous_threads = numba.get_num_threads()
         start_time = time.perf_counter()
         try:
-            numba.set_num_threads(n_threads)
+            numba.set_num_threads(self._n_threads())
             with _blas_controller().limit(limits=1, user_api="blas"):
                 for start in range(0, n_rows, CHUNK_ROWS):
                     stop = min(start + CHUNK_ROWS, n_rows)
                     chunk = slice(start, stop)
-                    initial = np.repeat(self.x0_[np.newaxis, :], stop - start, axis=0)
-                    out = _kernels.euler_rate_fixed_points(
-                        drive[chunk], initial, weights, rate_scale, float(self.tol),
-                        int(self.max_steps), float(self.divergence_threshold), activation,
-                        BLOCK_ROWS, 2 * n_threads,
-                    )
-                    states[chunk], residual[chunk], n_steps[chunk], status[chunk] = out
-                    if self.verbose:
+                    if initial is None:
+                        first = np.repeat(self.x0_[np.newaxis, :], stop - start, axis=0)
+                    else:
+                        first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
+                    out = run(np.ascontiguousarray(drive[chunk]), first, tol, max_steps)
+                    (states[chunk], residual[chunk], n_steps[chunk], status[chunk],
+                     contraction[chunk]) = out
+                    if verbose:
                         done = status[:stop] == _kernels.CONVERGED
                         print(
                             f"[{type(self).__name__}] {stop}/{n_rows} rows, "
@@ -351,9 +501,12 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                         )
         finally:
             numba.set_num_threads(previous_threads)
-        return states, residual, n_steps, status
+        return states, residual, n_steps, status, contraction
 
-    def solve(self, X):
+    def _drive(self, X):
+        return np.ascontiguousarray(X @ self.input_weights_.T + self.bias_, dtype=np.float64)
+
+    def solve(self, X, stability=False):
         """Integrate every row and return per-row convergence diagnostics.
 
         Unlike :meth:`transform`, ``solve`` neither warns nor raises about
@@ -363,23 +516,78 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         ----------
         X : array-like of shape (n_samples, n_features)
             Input rows.
+        stability : bool, default=False
+            Also analyse each row's end state: the leading Jacobian
+            eigenvalue of converged rows (``leading_eigenvalue``, ``stable``)
+            and a finite-time Lyapunov exponent of rows that reached
+            ``max_steps`` (``lyapunov_exponent``, which splits their
+            ``dynamics`` into ``"oscillating"`` and ``"chaotic"``). This costs
+            one dense eigenvalue problem per converged row (of size
+            ``n_state_``) and two trajectories of ``21 * 20 * max(tau) / dt``
+            extra Euler steps per max_steps row.
 
         Returns
         -------
         result : FixedPointResult
-            ``states``, ``outputs``, ``converged``, ``n_steps``, ``residual``
-            and ``status``, one entry per row.
+            ``states``, ``outputs``, ``converged``, ``n_steps``, ``residual``,
+            ``status``, ``dynamics`` and ``contraction``, one entry per row;
+            with ``stability=True`` also ``leading_eigenvalue``, ``stable``
+            and ``lyapunov_exponent``. For gated networks ``states`` holds the
+            concatenated ``(h, z, r)``.
+
+        Notes
+        -----
+        The Jacobian of a rate network at a fixed point ``x*`` is
+        ``J = diag(1 / tau) (-I + W diag(f'(x*)))`` (``relu'(0) = 0``); that of
+        a gated network is the ``3N x 3N`` derivative of ``(dh/dt, dz/dt,
+        dr/dt)``, including the time rescaling by ``sigma_z`` and the ``1 /
+        tau_z``, ``1 / tau_r`` factors (see :meth:`jacobian`). A fixed point is
+        stable when every eigenvalue has negative real part; a leading real
+        part within rounding of 0 (a closed update gate, a marginal mode) is
+        reported as it is computed.
+
+        The Lyapunov exponent is estimated from the end state ``s``: a
+        perturbed copy ``s + eps v`` (``eps = LYAPUNOV_EPSILON``, ``v`` a
+        seeded random unit vector) is integrated alongside ``s`` by the same
+        kernel; after each round of ``m`` Euler steps the separation
+        ``delta`` is measured and rescaled to ``eps``, and ``lambda =
+        sum log(delta / eps) / T`` over ``LYAPUNOV_ROUNDS`` rounds after one
+        discarded warm-up round, ``T = LYAPUNOV_ROUNDS * m * dt``.
+        Each round lasts ``LYAPUNOV_ROUND_TIME`` (20) times the largest time
+        constant, so ``T`` is 400 of them. A max_steps row is then
+        ``"chaotic"`` when ``lambda T > 5`` (the perturbation grew by more
+        than ``e^5``), ``"slow"`` when its residual kept shrinking
+        (``contraction < 0.5``) or ``lambda T < -5`` (the perturbation shrank
+        as much: the row is still settling), and otherwise ``"oscillating"``
+        (a limit cycle or torus neither grows nor shrinks a perturbation along
+        it, so its exponent is 0). The finite horizon blurs exponents within
+        about ``5 / T`` of 0: weak chaos can be reported as oscillating.
+        Small networks often end on limit cycles where large ones are
+        chaotic.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        drive = np.ascontiguousarray(X @ self.input_weights_.T + self.bias_, dtype=np.float64)
-        states, residual, n_steps, status_codes = self._integrate(drive)
+        drive = self._drive(X)
+        states, residual, n_steps, status_codes, contraction = self._integrate(drive)
+        n_units = self.n_units_
         if self.output == "state":
             outputs = states.copy()
         elif self.activation_ == "relu":
             outputs = np.maximum(states, 0.0)
         else:
-            outputs = np.tanh(states)
+            outputs = np.tanh(states[:, :n_units])
+        converged = status_codes == _kernels.CONVERGED
+        dynamics = np.empty(len(status_codes), dtype=object)
+        dynamics[converged] = "fixed_point"
+        dynamics[status_codes == _kernels.DIVERGED] = "diverged"
+        at_max = status_codes == _kernels.MAX_STEPS
+        slow = at_max & (contraction < SLOW_CONTRACTION)
+        dynamics[slow] = "slow"
+        dynamics[at_max & ~slow] = "sustained"
+        extra = {}
+        if stability:
+            extra = self._stability(drive, states, converged, at_max, dynamics)
+        dynamics = dynamics.astype(str) if len(dynamics) else np.array([], dtype="<U11")
         with np.errstate(over="ignore", invalid="ignore"):
             outputs = outputs.astype(X.dtype, copy=False)
             states = states.astype(X.dtype, copy=False)
@@ -387,10 +595,136 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         return FixedPointResult(
             states=states,
             outputs=outputs,
-            converged=status_codes == _kernels.CONVERGED,
+            converged=converged,
             n_steps=n_steps,
             residual=residual,
             status=_kernels.STATUS_NAMES[status_codes],
+            dynamics=dynamics,
+            contraction=contraction,
+            **extra,
+        )
+
+    def _stability(self, drive, states, converged, at_max, dynamics):
+        n_rows = len(states)
+        leading = np.full(n_rows, np.nan + 1j * np.nan, dtype=complex)
+        rows = np.flatnonzero(converged)
+
+        def leading_eigenvalue(i):
+            eigenvalues = np.linalg.eigvals(self._jacobian(states[i], drive[i]))
+            k = np.argmax(eigenvalues.real)
+            return complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
+
+        if rows.size:
+            # LAPACK releases the GIL: one single-threaded eigenproblem per thread.
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                with ThreadPoolExecutor(max_workers=self._n_threads()) as pool:
+                    leading[rows] = list(pool.map(leading_eigenvalue, rows))
+        with np.errstate(invalid="ignore"):
+            stable = converged & (leading.real < 0)
+        lyapunov = np.full(n_rows, np.nan)
+        rows = np.flatnonzero(at_max)
+        if rows.size:
+            steps, horizon = self._lyapunov_schedule()
+            lyapunov[rows] = self._lyapunov(drive[rows], states[rows], steps, horizon)
+            growth = lyapunov[rows] * horizon
+            settling = (dynamics[rows] == "slow") | (growth < -LYAPUNOV_E_FOLDS)
+            dynamics[rows] = np.where(settling, "slow", "oscillating")
+            dynamics[rows[growth > LYAPUNOV_E_FOLDS]] = "chaotic"
+        return {"leading_eigenvalue": leading, "stable": stable, "lyapunov_exponent": lyapunov}
+
+    def _lyapunov_schedule(self):
+        """Euler steps per round and the estimation horizon ``T`` (time units)."""
+        taus = [self.tau_] + [getattr(self, k) for k in ("tau_z_", "tau_r_") if hasattr(self, k)]
+        slowest = max(float(t.max()) for t in taus)
+        steps = max(1, int(np.ceil(LYAPUNOV_ROUND_TIME * slowest / self.dt)))
+        return steps, LYAPUNOV_ROUNDS * steps * self.dt
+
+    def _lyapunov(self, drive, states, steps, horizon):
+        """Finite-time largest Lyapunov exponent from each state (see ``solve``)."""
+        n_rows, n_state = states.shape
+        rng = np.random.default_rng(0)
+        direction = rng.standard_normal((n_rows, n_state))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        base = np.asarray(states, dtype=np.float64).copy()
+        perturbed = base + LYAPUNOV_EPSILON * direction
+        both_drives = np.concatenate([drive, drive])
+        total = np.zeros(n_rows)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for k in range(LYAPUNOV_ROUNDS + 1):
+                out = self._integrate(both_drives, np.concatenate([base, perturbed]), tol=0.0,
+                                      max_steps=steps, verbose=0)
+                base, perturbed = out[0][:n_rows], out[0][n_rows:]
+                separation = np.linalg.norm(perturbed - base, axis=1)
+                if k > 0:
+                    total += np.log(separation / LYAPUNOV_EPSILON)
+                scale = np.where(separation > 0, LYAPUNOV_EPSILON / separation, 1.0)
+                perturbed = base + (perturbed - base) * scale[:, np.newaxis]
+            exponent = total / horizon
+        exponent[~np.isfinite(exponent)] = np.nan
+        return exponent
+
+    def _jacobian(self, state, drive):
+        if self.family_ == "gated":
+            return _gated_jacobian(self, state, drive)
+        if self.activation_ == "relu":
+            slope = (state > 0).astype(np.float64)
+        else:
+            slope = 1.0 - np.tanh(state) ** 2
+        jacobian = self.weights_ * slope[np.newaxis, :]
+        jacobian[np.diag_indices_from(jacobian)] -= 1.0
+        return jacobian / self.tau_[:, np.newaxis]
+
+    def jacobian(self, X, states):
+        """Jacobian of the vector field at given states, in units of 1/time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+        states : array-like of shape (n_samples, n_state_)
+            States, one per row: ``x`` for rate networks, the concatenated
+            ``(h, z, r)`` for gated networks (as ``solve(X).states``).
+
+        Returns
+        -------
+        jacobians : ndarray of shape (n_samples, n_state_, n_state_)
+            ``d(dx/dt)/dx`` at each state.
+
+        Notes
+        -----
+        Rate networks: ``J = diag(1 / tau) (-I + W diag(f'(x)))``. Gated
+        networks, with ``a = phi(h)``, ``a' = 1 - a^2``, ``s_k = sigma_k``,
+        ``s_k' = alpha_k s_k (1 - s_k)`` and the bracket ``B = -h + J_h (s_r
+        a) + W_in u + b``::
+
+            dh/dh = diag(s_z) (-I + J_h diag(s_r a'))
+            dh/dz = diag(s_z' B)              (0 at a fixed point)
+            dh/dr = diag(s_z) J_h diag(s_r' a)
+            dz/dh = diag(1 / tau_z) J_z diag(a'),   dz/dz = -diag(1 / tau_z)
+            dr/dh = diag(1 / tau_r) J_r diag(a'),   dr/dr = -diag(1 / tau_r)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnnapprox import RecurrentFixedPointTransformer
+        >>> from rnnapprox.networks import RateNetwork
+        >>> net = RateNetwork(weights=[[0.5, 0.0], [0.0, 0.5]], tau=2.0)
+        >>> rnn = RecurrentFixedPointTransformer(network=net).fit(np.ones((1, 2)))
+        >>> rnn.jacobian(np.ones((1, 2)), [[1.0, -1.0]])[0]
+        array([[-0.25,  0.  ],
+               [ 0.  , -0.5 ]])
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        states = np.asarray(states, dtype=np.float64)
+        if states.shape != (X.shape[0], self.n_state_):
+            raise ValueError(
+                f"states must have shape (n_samples, n_state_) = ({X.shape[0]}, "
+                f"{self.n_state_}); got {states.shape}."
+            )
+        drive = self._drive(X)
+        return np.stack([self._jacobian(s, d) for s, d in zip(states, drive)]) if len(X) else (
+            np.empty((0, self.n_state_, self.n_state_))
         )
 
     def transform(self, X):
@@ -428,3 +762,32 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _gate(value, gain, offset):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(offset - gain * value))
+
+
+def _gated_jacobian(fitted, state, drive):
+    """Jacobian of the gated vector field ``(dh/dt, dz/dt, dr/dt)`` at ``state``."""
+    n = fitted.n_units_
+    h, z, r = state[:n], state[n : 2 * n], state[2 * n :]
+    a = np.tanh(h)
+    slope = 1.0 - a**2
+    s_z = _gate(z, fitted.alpha_z_, fitted.beta_z_)
+    s_r = _gate(r, fitted.alpha_r_, fitted.beta_r_)
+    ds_z = fitted.alpha_z_ * s_z * (1.0 - s_z)
+    ds_r = fitted.alpha_r_ * s_r * (1.0 - s_r)
+    bracket = -h + fitted.weights_ @ (s_r * a) + drive
+    jacobian = np.zeros((3 * n, 3 * n))
+    hh = fitted.weights_ * (s_r * slope)[np.newaxis, :]
+    hh[np.diag_indices(n)] -= 1.0
+    jacobian[:n, :n] = s_z[:, np.newaxis] * hh
+    jacobian[:n, n : 2 * n] = np.diag(ds_z * bracket)
+    jacobian[:n, 2 * n :] = s_z[:, np.newaxis] * fitted.weights_ * (ds_r * a)[np.newaxis, :]
+    jacobian[n : 2 * n, :n] = fitted.z_weights_ * slope / fitted.tau_z_[:, np.newaxis]
+    jacobian[n : 2 * n, n : 2 * n] = -np.diag(1.0 / fitted.tau_z_)
+    jacobian[2 * n :, :n] = fitted.r_weights_ * slope / fitted.tau_r_[:, np.newaxis]
+    jacobian[2 * n :, 2 * n :] = -np.diag(1.0 / fitted.tau_r_)
+    return jacobian

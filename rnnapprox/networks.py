@@ -11,13 +11,19 @@ import inspect
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 __all__ = [
     "RateNetwork",
+    "GatedNetwork",
+    "FeedbackNetwork",
     "soft_wta",
     "random_ei_network",
     "random_tanh_network",
+    "random_gated_network",
+    "random_feedback_network",
+    "train_feedback_readout",
+    "check_feedback_target",
 ]
 
 ACTIVATIONS = ("relu", "tanh")
@@ -201,12 +207,182 @@ class RateNetwork(NetworkParams):
         elif n_features == n_units:
             input_weights = np.eye(n_units)
         return {
+            "family": "rate",
             "weights": weights.copy(),
             "input_weights": input_weights,
             "bias": _per_unit(self.bias, "bias", n_units),
             "tau": _per_unit(self.tau, "tau", n_units, positive=True),
             "activation": self.activation,
         }
+
+
+def _square(value, name, n_units=None):
+    array = _as_finite_array(value, name, ndim=(2,))
+    if array.shape[0] != array.shape[1]:
+        raise ValueError(f"{name} must be a square matrix; got shape {array.shape}.")
+    if n_units is not None and array.shape[0] != n_units:
+        raise ValueError(
+            f"{name} must have shape ({n_units}, {n_units}) like weights; got {array.shape}."
+        )
+    return array.copy()
+
+
+def _input_weights(value, n_units, n_features):
+    if value is None:
+        return np.eye(n_units) if n_features == n_units else None
+    input_weights = _as_finite_array(value, "input_weights", ndim=(2,))
+    if input_weights.shape != (n_units, n_features):
+        raise ValueError(
+            f"input_weights must have shape (n_units, n_features) = ({n_units}, "
+            f"{n_features}); got {input_weights.shape}."
+        )
+    return input_weights.copy()
+
+
+class GatedNetwork(NetworkParams):
+    """A gated recurrent network with an update (z) and an output (r) gate.
+
+    The continuous-time gated network of Krishnamurthy, Can & Schwab (2022),
+    with state ``(h, z, r)`` of ``3 n_units`` entries::
+
+        dh/dt       = sigma_z(z) * (-h + J_h (sigma_r(r) * phi(h)) + W_in u + b)
+        tau_z dz/dt = -z + J_z phi(h)
+        tau_r dr/dt = -r + J_r phi(h)
+
+    with ``phi = tanh`` and ``sigma_k(v) = 1 / (1 + exp(-alpha_k v + beta_k))``.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_units, n_units)
+        Recurrent couplings ``J_h``.
+    z_weights : array-like of shape (n_units, n_units)
+        Couplings ``J_z`` onto the update gate.
+    r_weights : array-like of shape (n_units, n_units)
+        Couplings ``J_r`` onto the output gate.
+    input_weights : array-like of shape (n_units, n_features), default=None
+        Input weights ``W_in``; ``None`` as for :class:`RateNetwork`.
+    bias : float or array-like of shape (n_units,), default=0.0
+        Constant drive ``b`` of ``h``.
+    alpha_z, beta_z : float or array-like of shape (n_units,), default=1.0, 0.0
+        Gain and offset of the update gate ``sigma_z``. A large ``alpha_z``
+        makes ``sigma_z`` a switch that freezes the units with ``z < beta_z /
+        alpha_z``: slow, marginally stable dynamics.
+    alpha_r, beta_r : float or array-like of shape (n_units,), default=1.0, 0.0
+        Gain and offset of the output gate ``sigma_r``, which scales the
+        effective coupling gain ``g sigma_r``.
+    tau_z, tau_r : float or array-like of shape (n_units,), default=1.0
+        Time constants of the gates, strictly positive; ``h`` has time
+        constant 1 (stretched by ``1 / sigma_z``).
+
+    See Also
+    --------
+    random_gated_network : Draws the couplings with gain ``g``.
+    RateNetwork : The ungated rate network.
+
+    Notes
+    -----
+    A fixed point ``(h*, z*, r*)`` solves ``h* = J_h (sigma_r(r*) phi(h*)) +
+    W_in u + b``, ``z* = J_z phi(h*)``, ``r* = J_r phi(h*)``; ``sigma_z``
+    only rescales time and does not move fixed points. The transformer's
+    response is ``phi(h*)``. The fixed-point residual of a state is the
+    infinity norm of the time-constant-scaled field::
+
+        max( |-h + J_h (sigma_r(r) phi(h)) + W_in u + b|,
+             |-z + J_z phi(h)|,  |-r + J_r phi(h)| )
+
+    (``tau_z |dz/dt|``, ``tau_r |dr/dt|`` and ``|dh/dt| / sigma_z(z)``): the
+    ``h`` part leaves out ``sigma_z`` so that a unit frozen by a closed update
+    gate is not mistaken for a unit at its fixed point.
+
+    References
+    ----------
+    Krishnamurthy, K., Can, T., & Schwab, D. J. (2022). Theory of gating in
+    recurrent neural networks. *Physical Review X*, 12(1), 011011.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox.networks import GatedNetwork
+    >>> J = 0.5 * np.eye(3)
+    >>> net = GatedNetwork(J, z_weights=J, r_weights=J, alpha_r=4.0)
+    >>> net.n_units
+    3
+    >>> arrays = net.validated_arrays(3)
+    >>> arrays["family"], arrays["alpha_r"]
+    ('gated', array([4., 4., 4.]))
+    """
+
+    def __init__(
+        self,
+        weights,
+        z_weights,
+        r_weights,
+        input_weights=None,
+        bias=0.0,
+        alpha_z=1.0,
+        beta_z=0.0,
+        alpha_r=1.0,
+        beta_r=0.0,
+        tau_z=1.0,
+        tau_r=1.0,
+    ):
+        self.weights = weights
+        self.z_weights = z_weights
+        self.r_weights = r_weights
+        self.input_weights = input_weights
+        self.bias = bias
+        self.alpha_z = alpha_z
+        self.beta_z = beta_z
+        self.alpha_r = alpha_r
+        self.beta_r = beta_r
+        self.tau_z = tau_z
+        self.tau_r = tau_r
+
+    @property
+    def n_units(self):
+        """Number of units (rows of ``weights``); the state has ``3 n_units`` entries."""
+        return np.shape(self.weights)[0]
+
+    def validated_arrays(self, n_features):
+        """Check the parameters against the data and return them as arrays.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of input features the network will receive.
+
+        Returns
+        -------
+        arrays : dict
+            ``family`` (``"gated"``), ``weights``, ``z_weights``,
+            ``r_weights`` (n_units, n_units), ``input_weights`` (n_units,
+            n_features) or ``None`` when a projection must be drawn, and
+            ``bias``, ``alpha_z``, ``beta_z``, ``alpha_r``, ``beta_r``,
+            ``tau_z``, ``tau_r`` (n_units,), all float64 copies; ``tau``
+            (ones: the time constant of ``h``) and ``activation`` (``"tanh"``).
+
+        Raises
+        ------
+        ValueError, TypeError
+            With a message naming the offending parameter.
+        """
+        weights = _square(self.weights, "weights")
+        n_units = weights.shape[0]
+        arrays = {
+            "family": "gated",
+            "weights": weights,
+            "z_weights": _square(self.z_weights, "z_weights", n_units),
+            "r_weights": _square(self.r_weights, "r_weights", n_units),
+            "input_weights": _input_weights(self.input_weights, n_units, n_features),
+            "bias": _per_unit(self.bias, "bias", n_units),
+        }
+        for name in ("alpha_z", "beta_z", "alpha_r", "beta_r"):
+            arrays[name] = _per_unit(getattr(self, name), name, n_units)
+        for name in ("tau_z", "tau_r"):
+            arrays[name] = _per_unit(getattr(self, name), name, n_units, positive=True)
+        arrays["tau"] = np.ones(n_units)
+        arrays["activation"] = "tanh"
+        return arrays
 
 
 def soft_wta(
@@ -433,3 +609,453 @@ def random_tanh_network(n_units=100, *, gain=0.5, n_inputs=None, random_state=No
     if n_inputs is not None:
         input_weights = rng.standard_normal((n_units, n_inputs)) / np.sqrt(n_inputs)
     return RateNetwork(weights=weights, input_weights=input_weights, activation="tanh")
+
+
+def random_gated_network(
+    n_units=100,
+    *,
+    gain=2.0,
+    gain_z=None,
+    gain_r=None,
+    n_inputs=None,
+    alpha_z=1.0,
+    beta_z=0.0,
+    alpha_r=1.0,
+    beta_r=0.0,
+    tau_z=1.0,
+    tau_r=1.0,
+    random_state=None,
+):
+    """Random gated network with couplings ``J ~ N(0, g^2 / N)``.
+
+    Parameters
+    ----------
+    n_units : int, default=100
+        Number of units ``N``.
+    gain : float, default=2.0
+        Gain ``g_h`` of ``J_h``.
+    gain_z, gain_r : float, default=None
+        Gains of ``J_z`` and ``J_r``; ``None`` uses ``gain``.
+    n_inputs : int, default=None
+        ``None`` leaves ``input_weights`` unset; otherwise Gaussian input
+        weights ``N(0, 1 / n_inputs)`` of shape ``(n_units, n_inputs)``.
+    alpha_z, beta_z, alpha_r, beta_r : float, default=1.0, 0.0, 1.0, 0.0
+        Gate gains and offsets, see :class:`GatedNetwork`.
+    tau_z, tau_r : float, default=1.0
+        Gate time constants.
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    network : GatedNetwork
+
+    Notes
+    -----
+    Without input or bias the silent state ``h = z = r = 0`` is a fixed point
+    whose Jacobian has the ``h`` block ``sigma_z(0) (-I + sigma_r(0) J_h)``
+    (the gates do not enter at first order, since ``phi(0) = 0``): for large
+    ``N`` it is stable when ``g_h sigma_r(0) < 1``, with ``sigma_r(0) = 1 /
+    (1 + exp(beta_r))``. A large ``beta_r`` thus keeps a strongly coupled
+    network quiet; an input that moves ``h`` away from 0 spreads ``r = J_r
+    phi(h)`` and can open the output gates of some units, raising the
+    effective gain past the edge of chaos (Krishnamurthy, Can & Schwab, 2022).
+
+    Examples
+    --------
+    >>> from rnnapprox.networks import random_gated_network
+    >>> net = random_gated_network(50, gain=3.0, n_inputs=2, beta_r=2.0, random_state=0)
+    >>> net.weights.shape, net.z_weights.shape, net.input_weights.shape
+    ((50, 50), (50, 50), (50, 2))
+    """
+    if not isinstance(n_units, numbers.Integral) or n_units < 1:
+        raise ValueError(f"n_units must be a positive integer; got {n_units!r}.")
+    gains = {"gain": gain, "gain_z": gain if gain_z is None else gain_z,
+             "gain_r": gain if gain_r is None else gain_r}
+    for name, value in gains.items():
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
+    rng = check_random_state(random_state)
+    scale = 1.0 / np.sqrt(n_units)
+    weights = rng.standard_normal((n_units, n_units)) * (gains["gain"] * scale)
+    z_weights = rng.standard_normal((n_units, n_units)) * (gains["gain_z"] * scale)
+    r_weights = rng.standard_normal((n_units, n_units)) * (gains["gain_r"] * scale)
+    input_weights = None
+    if n_inputs is not None:
+        input_weights = rng.standard_normal((n_units, n_inputs)) / np.sqrt(n_inputs)
+    return GatedNetwork(
+        weights, z_weights, r_weights, input_weights=input_weights,
+        alpha_z=alpha_z, beta_z=beta_z, alpha_r=alpha_r, beta_r=beta_r,
+        tau_z=tau_z, tau_r=tau_r,
+    )
+
+
+class FeedbackNetwork(RateNetwork):
+    """Random bulk closed by a rank-one feedback loop through a readout.
+
+    The trained feedback network of Mastrogiuseppe & Ostojic (2019): a tanh
+    rate network whose output ``z = n . tanh(x) / N`` is fed back along
+    ``m``::
+
+        dx/dt = -x + chi tanh(x) + m z + I u,    z = n . tanh(x) / N
+
+    that is a :class:`RateNetwork` with ``weights = chi + outer(m, n) / N``,
+    ``input_weights = I[:, None]`` (one input feature, the amplitude ``u`` of
+    the stationary input), no bias and ``activation="tanh"``.
+
+    Parameters
+    ----------
+    bulk : array-like of shape (n_units, n_units)
+        Random bulk ``chi``.
+    feedback : array-like of shape (n_units,)
+        Feedback vector ``m``.
+    readout : array-like of shape (n_units,), default=None
+        Readout vector ``n``; ``None`` is the untrained (zero) readout.
+    input_vector : array-like of shape (n_units,), default=None
+        Input vector ``I``; ``None`` gives zero input weights.
+    tau : float or array-like of shape (n_units,), default=1.0
+        Time constants.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_units, n_units)
+        ``chi + outer(m, n) / N``, computed from the parameters.
+    input_weights : ndarray of shape (n_units, 1)
+        ``I`` as a column.
+
+    See Also
+    --------
+    random_feedback_network : Draws ``chi``, ``m`` and ``I``.
+    train_feedback_readout : Least-squares readout for a target output.
+    check_feedback_target : Is the target fixed point reached and stable?
+
+    References
+    ----------
+    Mastrogiuseppe, F., & Ostojic, S. (2019). A geometrical analysis of global
+    stability in trained feedback networks. *Neural Computation*, 31(6),
+    1139-1182.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox.networks import FeedbackNetwork
+    >>> net = FeedbackNetwork(np.zeros((2, 2)), feedback=[1.0, 0.0], readout=[0.0, 4.0])
+    >>> net.weights
+    array([[0., 2.],
+           [0., 0.]])
+    >>> net.activation
+    'tanh'
+    """
+
+    bias = 0.0
+    activation = "tanh"
+
+    def __init__(self, bulk, feedback, readout=None, input_vector=None, tau=1.0):
+        self.bulk = bulk
+        self.feedback = feedback
+        self.readout = readout
+        self.input_vector = input_vector
+        self.tau = tau
+
+    @property
+    def n_units(self):
+        """Number of units (rows of ``bulk``)."""
+        return np.shape(self.bulk)[0]
+
+    def _checked_parts(self):
+        bulk = _square(self.bulk, "bulk")
+        n_units = bulk.shape[0]
+        parts = {"bulk": bulk}
+        for name in ("feedback", "readout", "input_vector"):
+            value = getattr(self, name)
+            if value is None and name != "feedback":
+                parts[name] = np.zeros(n_units)
+                continue
+            array = _as_finite_array(value, name, ndim=(1,))
+            if array.shape != (n_units,):
+                raise ValueError(
+                    f"{name} must have shape ({n_units},) like bulk; got {array.shape}."
+                )
+            parts[name] = array.copy()
+        return parts
+
+    @property
+    def weights(self):
+        parts = self._checked_parts()
+        n_units = parts["bulk"].shape[0]
+        return parts["bulk"] + np.outer(parts["feedback"], parts["readout"]) / n_units
+
+    @property
+    def input_weights(self):
+        return self._checked_parts()["input_vector"][:, np.newaxis]
+
+    def output(self, rates):
+        """Readout ``z = n . rates / N`` of rate vectors.
+
+        Parameters
+        ----------
+        rates : array-like of shape (n_units,) or (n_samples, n_units)
+            ``tanh(x)``, e.g. the transformer's output.
+
+        Returns
+        -------
+        z : float or ndarray of shape (n_samples,)
+        """
+        parts = self._checked_parts()
+        return np.asarray(rates) @ parts["readout"] / parts["bulk"].shape[0]
+
+
+def random_feedback_network(
+    n_units=200,
+    *,
+    gain=0.8,
+    input_correlation=0.5,
+    input_scale=1.0,
+    readout=None,
+    tau=1.0,
+    random_state=None,
+):
+    """Random feedback network: Gaussian bulk, feedback and input vectors.
+
+    Draws ``chi_ij ~ N(0, g^2 / N)``, ``m_i ~ N(0, 1)`` and the input vector
+    ``I = input_scale (rho m + sqrt(1 - rho^2) xi)`` with ``xi_i ~ N(0, 1)``
+    independent of ``m``, so that ``I`` and ``m`` have correlation ``rho``
+    (the overlap of the input with the feedback direction that decides the
+    stability of trained solutions in Mastrogiuseppe & Ostojic, 2019).
+
+    Parameters
+    ----------
+    n_units : int, default=200
+        Number of units ``N``.
+    gain : float, default=0.8
+        Bulk gain ``g``; the bulk alone is chaotic for ``g > 1``.
+    input_correlation : float, default=0.5
+        Correlation ``rho`` in [-1, 1] between ``I`` and ``m``.
+    input_scale : float, default=1.0
+        Standard deviation of the entries of ``I``.
+    readout : array-like of shape (n_units,), default=None
+        Readout ``n``; ``None`` leaves the loop open (zero readout), ready for
+        :func:`train_feedback_readout`.
+    tau : float, default=1.0
+        Time constant.
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    network : FeedbackNetwork
+        A :class:`RateNetwork` with ``weights = chi + outer(m, n) / N`` and
+        one input feature (the input amplitude ``u``, drive ``I u``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox.networks import random_feedback_network
+    >>> net = random_feedback_network(1000, input_correlation=0.6, random_state=0)
+    >>> round(float(np.corrcoef(net.feedback, net.input_vector)[0, 1]), 1)
+    0.6
+    """
+    if not isinstance(n_units, numbers.Integral) or n_units < 1:
+        raise ValueError(f"n_units must be a positive integer; got {n_units!r}.")
+    if not np.isfinite(gain) or gain < 0:
+        raise ValueError(f"gain must be a finite non-negative number; got {gain!r}.")
+    if not -1.0 <= input_correlation <= 1.0:
+        raise ValueError(f"input_correlation must be in [-1, 1]; got {input_correlation!r}.")
+    rng = check_random_state(random_state)
+    bulk = rng.standard_normal((n_units, n_units)) * (gain / np.sqrt(n_units))
+    feedback = rng.standard_normal(n_units)
+    independent = rng.standard_normal(n_units)
+    input_vector = input_scale * (
+        input_correlation * feedback + np.sqrt(1.0 - input_correlation**2) * independent
+    )
+    return FeedbackNetwork(bulk, feedback, readout=readout, input_vector=input_vector, tau=tau)
+
+
+def _open_loop_fixed_point(bulk, drive, x0, tol, max_steps):
+    """Fixed point of ``dx/dt = -x + bulk tanh(x) + drive``: Euler, then Newton polish."""
+    from scipy.optimize import root
+
+    from ._recurrent import RecurrentFixedPointTransformer
+
+    open_loop = RateNetwork(weights=bulk, bias=drive, activation="tanh")
+    solver = RecurrentFixedPointTransformer(
+        network=open_loop, tol=max(tol, 1e-9), max_steps=max_steps, x0=x0, output="state"
+    )
+    result = solver.fit(np.zeros((1, 1))).solve(np.zeros((1, 1)))
+    start = result.states[0] if np.all(np.isfinite(result.states[0])) else drive.copy()
+
+    def field(x):
+        return -x + bulk @ np.tanh(x) + drive
+
+    def jacobian(x):
+        jac = bulk * (1.0 - np.tanh(x) ** 2)[np.newaxis, :]
+        jac[np.diag_indices_from(jac)] -= 1.0
+        return jac
+
+    polished = root(field, start, jac=jacobian, method="hybr", tol=1e-14)
+    better = np.max(np.abs(field(polished.x))) < np.max(np.abs(field(start)))
+    state = polished.x if better else start
+    return state, bool(result.converged[0]), float(np.max(np.abs(field(state))))
+
+
+def train_feedback_readout(network, target, *, input_amplitude=1.0, tol=1e-8, max_steps=20_000):
+    """Train the readout so that a stationary input gives a target output.
+
+    The open-loop least-squares solution: clamp the fed-back output to the
+    target, ``z = A``, find the fixed point ``x_ol`` of the open loop
+    ``dx/dt = -x + chi tanh(x) + m A + I u``, and choose the minimum-norm
+    readout with ``n . tanh(x_ol) / N = A``. Then ``x_ol`` is a fixed point
+    of the closed loop with output ``A``; whether it is stable and reached is
+    :func:`check_feedback_target`'s question.
+
+    Parameters
+    ----------
+    network : FeedbackNetwork
+        Supplies ``chi``, ``m``, ``I`` and ``tau`` (its readout is ignored).
+    target : float
+        Target output ``A``.
+    input_amplitude : float, default=1.0
+        Amplitude ``u`` of the stationary input ``I u``.
+    tol : float, default=1e-8
+        Residual tolerance of the open-loop Euler integration, which is then
+        polished by Newton's method (``scipy.optimize.root``).
+    max_steps : int, default=20_000
+        Euler steps for the open loop.
+
+    Returns
+    -------
+    training : Bunch
+        ``network`` (the closed-loop :class:`FeedbackNetwork` with the trained
+        readout), ``readout`` (``n``), ``open_loop_state`` (``x_ol``),
+        ``open_loop_reached`` (whether the clamped network settled on
+        ``x_ol`` from ``x = 0``; when it did not, ``x_ol`` is the fixed point
+        Newton's method found from where the integration stopped),
+        ``open_loop_residual`` (``max|-x_ol + chi tanh(x_ol) + m A + I u|``),
+        ``target`` and ``input_amplitude``.
+
+    Notes
+    -----
+    With ``phi = tanh(x_ol)``, the minimum-norm solution of ``n . phi / N =
+    A`` is ``n = N A phi / ||phi||^2``: the readout is aligned with the
+    open-loop activity. At ``x_ol`` the closed-loop field is ``-x_ol + chi
+    phi + m (n . phi / N) + I u = -x_ol + chi phi + m A + I u = 0``. Its
+    stability is that of ``J = -I + (chi + m n^T / N) diag(1 - phi^2)``
+    (divided by ``tau``), a rank-one perturbation of the bulk's Jacobian
+    (Mastrogiuseppe & Ostojic, 2019).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox.networks import random_feedback_network, train_feedback_readout
+    >>> net = random_feedback_network(100, gain=0.5, random_state=0)
+    >>> training = train_feedback_readout(net, target=0.3)
+    >>> round(float(training.network.output(np.tanh(training.open_loop_state))), 6)
+    0.3
+    """
+    if not isinstance(network, FeedbackNetwork):
+        raise TypeError(f"network must be a FeedbackNetwork; got {type(network).__name__}.")
+    if not np.isfinite(target) or not np.isfinite(input_amplitude):
+        raise ValueError("target and input_amplitude must be finite numbers.")
+    parts = network._checked_parts()
+    bulk, feedback, input_vector = parts["bulk"], parts["feedback"], parts["input_vector"]
+    n_units = bulk.shape[0]
+    drive = feedback * target + input_vector * input_amplitude
+    state, reached, residual = _open_loop_fixed_point(
+        bulk, drive, np.zeros(n_units), tol, max_steps
+    )
+    rates = np.tanh(state)
+    power = float(rates @ rates)
+    if power == 0.0:
+        if target != 0.0:
+            raise ValueError(
+                "the open-loop activity is zero, so no readout gives a non-zero target; "
+                "give the network an input (input_vector) or a non-zero target drive."
+            )
+        readout = np.zeros(n_units)
+    else:
+        readout = n_units * target * rates / power
+    trained = FeedbackNetwork(bulk, feedback, readout=readout, input_vector=input_vector,
+                              tau=network.tau)
+    return Bunch(
+        network=trained,
+        readout=readout,
+        open_loop_state=state,
+        open_loop_reached=reached,
+        open_loop_residual=residual,
+        target=float(target),
+        input_amplitude=float(input_amplitude),
+    )
+
+
+def check_feedback_target(training, *, x0=None, dt=0.1, tol=1e-8, max_steps=20_000, atol=1e-4):
+    """Is the trained target fixed point stable, and does the closed loop reach it?
+
+    Parameters
+    ----------
+    training : Bunch
+        The result of :func:`train_feedback_readout`.
+    x0 : array-like of shape (n_units,), default=None
+        Initial state of the closed loop; ``None`` starts from zeros.
+    dt, tol, max_steps : float, float, int
+        Euler integration of the closed loop, as for
+        :class:`~rnnapprox.RecurrentFixedPointTransformer`.
+    atol : float, default=1e-4
+        The target is reached when the closed loop converges to a state
+        within ``atol * (1 + max|x_ol|)`` of ``x_ol`` (infinity norm).
+
+    Returns
+    -------
+    report : Bunch
+        ``reached`` (bool), ``stable`` (bool: every Jacobian eigenvalue at
+        ``x_ol`` has negative real part), ``leading_eigenvalue`` (complex, in
+        units of 1/time), ``output`` (``z = n . tanh(x*) / N`` at the state
+        the closed loop ended in; NaN unless it converged), ``target``,
+        ``status`` and ``dynamics`` of the closed-loop integration (as in
+        :meth:`~rnnapprox.RecurrentFixedPointTransformer.solve`),
+        ``distance`` (``max|x* - x_ol|``) and ``state`` (``x*``).
+
+    Notes
+    -----
+    Local stability and being reached are different questions: a stable
+    target can lie outside the basin of the initial state (the closed loop
+    then settles elsewhere, often on an output of the wrong sign), and an
+    unstable target is never reached from a generic state.
+
+    Examples
+    --------
+    >>> from rnnapprox.networks import (
+    ...     random_feedback_network, train_feedback_readout, check_feedback_target)
+    >>> net = random_feedback_network(100, gain=0.5, random_state=0)
+    >>> report = check_feedback_target(train_feedback_readout(net, target=0.3))
+    >>> bool(report.reached), bool(report.stable), round(report.output, 4)
+    (True, True, 0.3)
+    """
+    from ._recurrent import RecurrentFixedPointTransformer
+
+    network = training.network
+    target_state = np.asarray(training.open_loop_state, dtype=np.float64)
+    U = np.full((1, 1), training.input_amplitude)
+    solver = RecurrentFixedPointTransformer(
+        network=network, dt=dt, tol=tol, max_steps=max_steps, x0=x0, output="state"
+    ).fit(U)
+    result = solver.solve(U)
+    jacobian = solver.jacobian(U, target_state[np.newaxis, :])[0]
+    eigenvalues = np.linalg.eigvals(jacobian)
+    k = np.argmax(eigenvalues.real)
+    leading = complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
+    state = result.states[0]
+    converged = bool(result.converged[0])
+    distance = float(np.max(np.abs(state - target_state)))
+    reached = converged and distance <= atol * (1.0 + np.max(np.abs(target_state)))
+    output = float(network.output(np.tanh(state))) if converged else float("nan")
+    return Bunch(
+        reached=bool(reached),
+        stable=bool(leading.real < 0),
+        leading_eigenvalue=leading,
+        output=output,
+        target=training.target,
+        status=str(result.status[0]),
+        dynamics=str(result.dynamics[0]),
+        distance=distance,
+        state=state,
+    )

@@ -65,3 +65,97 @@ def tanh_network():
 @pytest.fixture(scope="session")
 def tanh_inputs():
     return np.random.default_rng(2).normal(size=(40, 5))
+
+
+# --------------------------------------------------------------------------- gated networks
+
+
+def sigmoid_gate(v, alpha, beta):
+    return 1.0 / (1.0 + np.exp(-alpha * v + beta))
+
+
+def gated_field(p, s, u):
+    """Plain-numpy gated vector field (dh/dt, dz/dt, dr/dt) and the residual bracket.
+
+    ``p`` holds J_h, J_z, J_r, W_in, b, alpha_z, beta_z, alpha_r, beta_r,
+    tau_z, tau_r as in ``gated_arrays``.
+    """
+    n = p["J_h"].shape[0]
+    h, z, r = s[:n], s[n : 2 * n], s[2 * n :]
+    a = np.tanh(h)
+    gated_rates = sigmoid_gate(r, p["alpha_r"], p["beta_r"]) * a
+    bracket = -h + p["J_h"] @ gated_rates + p["W_in"] @ u + p["b"]
+    fz = -z + p["J_z"] @ a
+    fr = -r + p["J_r"] @ a
+    velocity = np.concatenate([
+        sigmoid_gate(z, p["alpha_z"], p["beta_z"]) * bracket, fz / p["tau_z"], fr / p["tau_r"]
+    ])
+    return velocity, np.concatenate([bracket, fz, fr])
+
+
+def gated_euler_reference(p, U, dt, tol, max_steps, x0=None):
+    """Forward Euler on (h, z, r), one row at a time, with the package's stopping rule."""
+    n = p["J_h"].shape[0]
+    states, residuals, steps = [], [], []
+    for u in U:
+        s = np.zeros(3 * n) if x0 is None else x0.copy()
+        for k in range(max_steps + 1):
+            velocity, scaled = gated_field(p, s, u)
+            residual = np.max(np.abs(scaled))
+            if residual <= tol or k == max_steps:
+                break
+            s = s + dt * velocity
+        states.append(s)
+        residuals.append(residual)
+        steps.append(k)
+    return np.array(states), np.array(residuals), np.array(steps)
+
+
+def gated_arrays(transformer):
+    t = transformer
+    return {
+        "J_h": t.weights_, "J_z": t.z_weights_, "J_r": t.r_weights_, "W_in": t.input_weights_,
+        "b": t.bias_, "alpha_z": t.alpha_z_, "beta_z": t.beta_z_, "alpha_r": t.alpha_r_,
+        "beta_r": t.beta_r_, "tau_z": t.tau_z_, "tau_r": t.tau_r_,
+    }
+
+
+@pytest.fixture(scope="session")
+def gated_network():
+    from rnnapprox.networks import random_gated_network
+
+    # Moderate gain, non-trivial gates and time constants: every row converges.
+    return random_gated_network(
+        20, gain=1.5, gain_z=1.0, n_inputs=3, alpha_z=2.0, beta_z=-0.5, alpha_r=3.0,
+        beta_r=0.5, tau_z=2.0, tau_r=0.5, random_state=0,
+    ).set_params(bias=0.1)
+
+
+@pytest.fixture(scope="session")
+def gated_inputs():
+    return np.random.default_rng(3).normal(scale=0.7, size=(30, 3))
+
+
+@pytest.fixture(scope="session")
+def gated_fitted(gated_network, gated_inputs):
+    return RecurrentFixedPointTransformer(network=gated_network).fit(gated_inputs)
+
+
+@pytest.fixture(scope="session")
+def gated_solved(gated_fitted, gated_inputs):
+    return gated_fitted.solve(gated_inputs, stability=True)
+
+
+@pytest.fixture(scope="session")
+def gated_transition():
+    """Strong coupling, closed output gates: quiet without input, chaotic with weak input."""
+    from rnnapprox.networks import random_gated_network
+
+    network = random_gated_network(
+        60, gain=3.0, gain_z=1.0, alpha_r=10.0, beta_r=4.0, random_state=1
+    )
+    directions = np.random.default_rng(0).standard_normal((4, 60))
+    U = np.concatenate([np.zeros((2, 60)), 0.25 * directions])
+    x0 = np.concatenate([0.1 * np.random.default_rng(1).standard_normal(60), np.zeros(120)])
+    rnn = RecurrentFixedPointTransformer(network=network, max_steps=3000, x0=x0).fit(U)
+    return rnn, U, rnn.solve(U, stability=True)

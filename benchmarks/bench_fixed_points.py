@@ -1,0 +1,211 @@
+"""Fixed points of a soft winner-take-all network: rnnapprox against its peers.
+
+Run ``python benchmarks/bench_fixed_points.py`` (``--quick`` for a short run,
+``--scaling`` to add cost per row and per step for N = 50 ... 1000). Every
+number comes from this one process on this machine:
+
+- ``rnnapprox``: ``RecurrentFixedPointTransformer.solve`` (numba Euler), first
+  call (with compilation) and warm (best of ``--repeats``);
+- ``numpy Euler``: the same Euler iteration and stopping rule written with
+  numpy, all rows at once, converged rows dropped at every step;
+- ``flop limit``: the Euler evaluations rnnapprox made times ``2 N^2`` flops,
+  divided by numpy's measured matrix-product rate (for the same
+  ``(rows x N) @ (N x N)`` shape, and for a 1000 x 1000 product);
+- ``solve_ivp``: ``scipy.integrate.solve_ivp`` (RK45) per row on a sample,
+  stopped by an event when the residual reaches ``tol``;
+- ``root``: ``scipy.optimize.root`` (hybr) per row on a sample, from the same
+  ``x0``, with the fraction landing on the Euler attractor.
+"""
+
+import argparse
+import time
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.optimize import root
+from threadpoolctl import threadpool_info
+
+from rnnapprox import RecurrentFixedPointTransformer
+from rnnapprox.networks import soft_wta
+
+
+def best_time(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def gemm_rate(n_rows, n_units, repeats=5):
+    """numpy's best matrix-product rate (flop/s) for (n_rows x N) @ (N x N)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n_rows, n_units))
+    b = rng.standard_normal((n_units, n_units))
+    inner = max(1, int(2e9 / (2 * n_rows * n_units**2)))
+
+    def run():
+        for _ in range(inner):
+            a @ b
+
+    return inner * 2 * n_rows * n_units**2 / best_time(run, repeats)
+
+
+def numpy_euler(drive, weights, rate_scale, tol, max_steps):
+    """Batched numpy Euler with the package's stopping rule; converged rows dropped."""
+    x = np.zeros_like(drive)
+    active = np.arange(len(drive))
+    states = np.empty_like(drive)
+    steps = np.zeros(len(drive), dtype=np.int64)
+    weights_t = weights.T.copy()
+    for step in range(max_steps + 1):
+        xa = x[active]
+        g = np.maximum(xa, 0.0) @ weights_t + drive[active] - xa
+        done = np.abs(g).max(axis=1) <= tol
+        if step == max_steps:
+            done[:] = True
+        finished = active[done]
+        states[finished] = xa[done]
+        steps[finished] = step
+        active = active[~done]
+        if active.size == 0:
+            break
+        x[active] = xa[~done] + rate_scale * g[~done]
+    return states, steps
+
+
+def vector_field(arrays):
+    weights, drive, tau = arrays
+
+    def field(_, x):
+        return (-x + weights @ np.maximum(x, 0.0) + drive) / tau
+
+    return field
+
+
+def solve_ivp_rows(weights, drives, tau, tol):
+    states = []
+    for drive in drives:
+        field = vector_field((weights, drive, tau))
+
+        def settled(t, x, field=field):
+            return np.max(np.abs(field(t, x) * tau)) - tol
+
+        settled.terminal = True
+        settled.direction = -1
+        sol = solve_ivp(field, (0.0, 1e4), np.zeros(len(drive)), method="RK45",
+                        rtol=1e-8, atol=1e-10, events=settled)
+        states.append(sol.y[:, -1])
+    return np.array(states)
+
+
+def root_rows(weights, drives):
+    states = []
+    for drive in drives:
+        sol = root(lambda x, d=drive: -x + weights @ np.maximum(x, 0.0) + d,
+                   np.zeros(len(drive)), method="hybr")
+        states.append(sol.x)
+    return np.array(states)
+
+
+def main_benchmark(n_partitions, n_rows, n_sample, repeats):
+    network = soft_wta(n_partitions=n_partitions, units_per_partition=16, n_inhibitory=8,
+                       random_state=0)
+    n_units = network.n_units
+    U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, n_partitions))
+    dt, tol, max_steps = 0.1, 1e-6, 10_000
+    rnn = RecurrentFixedPointTransformer(network=network, dt=dt, tol=tol, max_steps=max_steps)
+    rnn.fit(U)
+
+    start = time.perf_counter()
+    result = rnn.solve(U[:10])
+    first_call = time.perf_counter() - start
+    result = rnn.solve(U)
+    warm = best_time(lambda: rnn.solve(U), repeats)
+
+    drive = U @ rnn.input_weights_.T + rnn.bias_
+    rate_scale = dt / rnn.tau_
+    start = time.perf_counter()
+    np_states, np_steps = numpy_euler(drive, rnn.weights_, rate_scale, tol, max_steps)
+    numpy_time = time.perf_counter() - start
+
+    evaluations = int(result.n_steps.sum() + n_rows)
+    flops = evaluations * 2.0 * n_units**2
+    rate_same_shape = gemm_rate(min(n_rows, 4096), n_units)
+    rate_square = gemm_rate(1000, 1000, repeats=3)
+
+    sample = np.random.default_rng(1).choice(n_rows, size=n_sample, replace=False)
+    start = time.perf_counter()
+    ivp_states = solve_ivp_rows(rnn.weights_, drive[sample], rnn.tau_, tol)
+    ivp_per_row = (time.perf_counter() - start) / n_sample
+    start = time.perf_counter()
+    root_states = root_rows(rnn.weights_, drive[sample])
+    root_per_row = (time.perf_counter() - start) / n_sample
+    rates = result.outputs
+    root_agree = np.mean(np.abs(np.maximum(root_states, 0) - rates[sample]).max(axis=1) < 1e-4)
+
+    steps = result.n_steps
+    print(f"soft winner-take-all: N = {n_units} units, {n_rows} rows, dt {dt}, tol {tol}")
+    print(f"BLAS: {', '.join(sorted({i['internal_api'] + ' ' + str(i.get('architecture')) for i in threadpool_info() if i['user_api'] == 'blas'}))}")
+    print(f"rows converged: {result.converged.sum()} / {n_rows}; Euler steps per row: min {steps.min()}, "
+          f"median {int(np.median(steps))}, max {steps.max()}; total evaluations {evaluations}")
+    print(f"agreement: max |rnnapprox - numpy Euler| = {np.abs(result.states - np_states).max():.2e}, "
+          f"step counts equal on {np.mean(np_steps == steps):.1%} of rows; "
+          f"max |rnnapprox - solve_ivp| on sample = {np.abs(rates[sample] - np.maximum(ivp_states, 0)).max():.2e}; "
+          f"root lands on the Euler attractor for {root_agree:.0%} of sampled rows")
+    print()
+    rows = [
+        ("rnnapprox first call (compile + 10 rows)", first_call, None),
+        ("rnnapprox warm", warm, 1.0),
+        ("numpy batched Euler", numpy_time, numpy_time / warm),
+        (f"flop limit at numpy GEMM rate, same shape ({rate_same_shape / 1e9:.1f} GFLOP/s)",
+         flops / rate_same_shape, flops / rate_same_shape / warm),
+        (f"flop limit at numpy GEMM rate, 1000^2 ({rate_square / 1e9:.1f} GFLOP/s)",
+         flops / rate_square, flops / rate_square / warm),
+        (f"solve_ivp RK45 per row x {n_rows} (from {n_sample} rows)", ivp_per_row * n_rows,
+         ivp_per_row * n_rows / warm),
+        (f"scipy.optimize.root per row x {n_rows} (from {n_sample} rows)", root_per_row * n_rows,
+         root_per_row * n_rows / warm),
+    ]
+    print(f"{'method':<66} {'seconds':>9} {'ratio to rnnapprox warm':>24}")
+    for name, seconds, ratio in rows:
+        print(f"{name:<66} {seconds:>9.3f} {'' if ratio is None else f'{ratio:.2f}':>24}")
+    print(f"\nrnnapprox runs at {flops / warm / 1e9:.1f} GFLOP/s: "
+          f"{warm / (flops / rate_same_shape):.2f}x the flop limit (same shape), "
+          f"{warm / (flops / rate_square):.2f}x (1000^2)")
+
+
+def scaling_benchmark(sizes, n_rows, repeats):
+    print(f"\ncost per row and per Euler step vs N ({n_rows} rows, soft winner-take-all "
+          "with 16 excitatory units per partition)")
+    print(f"{'N':>6} {'s/row':>10} {'ns/step/row':>12} {'GFLOP/s':>9} {'x flop limit':>13} {'median steps':>13}")
+    for n_partitions in sizes:
+        network = soft_wta(n_partitions=n_partitions, units_per_partition=16,
+                           n_inhibitory=max(2, n_partitions // 2), random_state=0)
+        U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, n_partitions))
+        rnn = RecurrentFixedPointTransformer(network=network).fit(U)
+        result = rnn.solve(U)
+        warm = best_time(lambda rnn=rnn: rnn.solve(U), repeats)
+        n_units = network.n_units
+        evaluations = result.n_steps.sum() + n_rows
+        flops = evaluations * 2.0 * n_units**2
+        limit = flops / gemm_rate(min(n_rows, 2048), n_units, repeats=3)
+        print(f"{n_units:>6} {warm / n_rows:>10.2e} {warm / evaluations * 1e9:>12.1f} "
+              f"{flops / warm / 1e9:>9.1f} {warm / limit:>13.2f} {int(np.median(result.n_steps)):>13}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run: 1,000 rows, fewer repeats")
+    parser.add_argument("--scaling", action="store_true", help="add cost vs N for N = 50 ... 1000")
+    args = parser.parse_args()
+    n_rows = 1000 if args.quick else 5000
+    repeats = 2 if args.quick else 5
+    main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
+    if args.scaling:
+        scaling_benchmark([3, 6, 12, 25, 60], n_rows=1000 if args.quick else 2000, repeats=2)
+
+
+if __name__ == "__main__":
+    main()

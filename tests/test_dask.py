@@ -1,0 +1,47 @@
+"""Scale-out with Dask: block-wise transform and GridSearchCV on a LocalCluster."""
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("dask.distributed")
+
+from joblib import parallel_config  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def test_dask_array_transform_blockwise(client, wta_fitted, wta_inputs):
+    X = da.from_array(wta_inputs, chunks=(17, wta_inputs.shape[1]))
+    lazy = X.map_blocks(
+        wta_fitted.transform,
+        dtype=np.float64,
+        chunks=(X.chunks[0], (wta_fitted.n_units_,)),
+    )
+    result = lazy.compute()
+    np.testing.assert_allclose(result, wta_fitted.transform(wta_inputs), atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_grid_search_on_dask_backend(client, wta_fitted, wta_inputs):
+    targets = wta_fitted.transform(wta_inputs)
+    search = GridSearchCV(
+        FeedforwardApproximator(max_iter=50, random_state=0),
+        {"hidden_layer_size": [4, 8], "alpha": [1e-4, 1e-2]},
+        cv=2,
+    )
+    with parallel_config(backend="dask"):
+        search.fit(wta_inputs, targets)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert np.isfinite(search.best_score_)
