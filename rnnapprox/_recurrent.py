@@ -1,5 +1,6 @@
 """RecurrentFixedPointTransformer: fixed-point responses of recurrent rate networks."""
 
+import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -210,7 +211,10 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         projection (``input_weights=None`` with ``n_features != n_units``).
     n_jobs : int, default=None
         Threads integrating rows in parallel. ``None`` or ``-1`` use all the
-        threads numba was started with.
+        threads numba was started with (``NUMBA_NUM_THREADS``), capped by
+        ``OMP_NUM_THREADS`` when set, so joblib (loky) and Dask worker
+        processes, which set those variables, do not oversubscribe the cores.
+        numba's thread count is restored after each call.
     verbose : int, default=0
         Print progress per chunk of rows when positive.
 
@@ -410,7 +414,18 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         return self
 
     def _n_threads(self):
+        """Numba threads for this call; see ``n_jobs``.
+
+        ``None`` and ``-1`` take every thread numba was started with, capped
+        by ``OMP_NUM_THREADS`` when set: joblib's loky workers start numba
+        with ``NUMBA_NUM_THREADS`` = their share of the cores, and Dask's
+        worker processes set ``OMP_NUM_THREADS=1``, so workers do not
+        oversubscribe the cores.
+        """
         available = numba.config.NUMBA_NUM_THREADS
+        omp_threads = os.environ.get("OMP_NUM_THREADS", "")
+        if omp_threads.isdigit() and int(omp_threads) > 0:
+            available = min(available, int(omp_threads))
         if self.n_jobs is None or self.n_jobs == -1:
             return available
         if self.n_jobs < -1:

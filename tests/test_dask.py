@@ -45,3 +45,27 @@ def test_grid_search_on_dask_backend(client, wta_fitted, wta_inputs):
         search.fit(wta_inputs, targets)
     assert len(search.cv_results_["mean_test_score"]) == 4
     assert np.isfinite(search.best_score_)
+
+
+def _numba_threads_in_worker():
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def test_joblib_workers_start_numba_with_their_share():
+    from joblib import Parallel, cpu_count, delayed
+
+    shares = Parallel(n_jobs=2)(delayed(_numba_threads_in_worker)() for _ in range(2))
+    assert shares == [max(1, cpu_count() // 2)] * 2
+
+
+def test_omp_num_threads_caps_default_threads(monkeypatch):
+    rnn = RecurrentFixedPointTransformer()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert rnn._n_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    import numba
+
+    assert rnn._n_threads() == numba.config.NUMBA_NUM_THREADS
+    assert rnn.set_params(n_jobs=1)._n_threads() == 1
