@@ -1,7 +1,8 @@
 """Fixed points of a soft winner-take-all network: rnnapprox against its peers.
 
 Run ``python benchmarks/bench_fixed_points.py`` (``--quick`` for a short run,
-``--scaling`` to add cost per row and per step for N = 50 ... 1000). Every
+``--scaling`` to add cost per row and per step for N = 50 ... 1000, ``--methods`` to
+compare ``method="anderson"`` with ``method="euler"``). Every
 number comes from this one process on this machine:
 
 - ``rnnapprox``: ``RecurrentFixedPointTransformer.solve`` (numba Euler), first
@@ -195,16 +196,49 @@ def scaling_benchmark(sizes, n_rows, repeats):
               f"{flops / warm / 1e9:>9.1f} {warm / limit:>13.2f} {int(np.median(result.n_steps)):>13}")
 
 
+def methods_benchmark(n_rows, repeats):
+    """method="anderson" against method="euler" on the soft winner-take-all benchmark."""
+    network = soft_wta(n_partitions=6, units_per_partition=16, n_inhibitory=8, random_state=0)
+    U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, 6))
+    results, seconds = {}, {}
+    for method in ("euler", "anderson"):
+        rnn = RecurrentFixedPointTransformer(network=network, dt=0.1, tol=1e-6, method=method)
+        rnn.fit(U)
+        results[method] = rnn.solve(U)  # warm: compiled
+        seconds[method] = best_time(lambda rnn=rnn: rnn.solve(U), repeats)
+    euler, anderson = results["euler"], results["anderson"]
+    deviation = np.abs(anderson.outputs - euler.outputs).max()
+    print(f"\nmethods on the soft winner-take-all benchmark ({network.n_units} units, {n_rows} rows, "
+          f"tol 1e-6, warm, best of {repeats})")
+    print(f"{'method':<10} {'seconds':>9} {'ratio':>7} {'median steps':>13} {'mean steps':>11} "
+          f"{'converged':>10}")
+    for method, result in results.items():
+        print(f"{method:<10} {seconds[method]:>9.3f} {seconds['euler'] / seconds[method]:>7.2f} "
+              f"{int(np.median(result.n_steps)):>13} {result.n_steps.mean():>11.1f} "
+              f"{int(result.converged.sum()):>10}")
+    print(f"max |outputs_anderson - outputs_euler| = {deviation:.2e}; status equal on "
+          f"{np.mean(anderson.status == euler.status):.1%} of rows; largest anderson residual "
+          f"{anderson.residual.max():.2e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run: 1,000 rows, fewer repeats")
     parser.add_argument("--scaling", action="store_true", help="add cost vs N for N = 50 ... 1000")
+    parser.add_argument("--methods", action="store_true",
+                        help="add method='anderson' against method='euler'")
+    parser.add_argument("--methods-only", action="store_true", help="only the methods table")
     args = parser.parse_args()
     n_rows = 1000 if args.quick else 5000
     repeats = 2 if args.quick else 5
+    if args.methods_only:
+        methods_benchmark(n_rows, repeats=3)
+        return
     main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
     if args.scaling:
         scaling_benchmark([3, 6, 12, 25, 60], n_rows=1000 if args.quick else 2000, repeats=2)
+    if args.methods:
+        methods_benchmark(n_rows, repeats=3)
 
 
 if __name__ == "__main__":

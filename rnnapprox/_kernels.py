@@ -496,3 +496,366 @@ def euler_gated_fixed_points(
                 states, residuals, n_steps, status, contraction,
             )
     return states, residuals, n_steps, status, contraction
+
+
+#: Tuning of the Anderson kernel, packed in one float array (one specialisation):
+#: memory m, damping beta, Euler steps with an unchanged active set (relu) or a
+#: shrinking residual (tanh) before Anderson starts, Anderson iterations per
+#: attempt, attempts per row, residual growth (over the attempt's best) that
+#: aborts an attempt.
+ANDERSON_MEMORY, ANDERSON_BETA, ANDERSON_GATE, ANDERSON_ITERATIONS = 0, 1, 2, 3
+ANDERSON_ATTEMPTS, ANDERSON_GROWTH = 4, 5
+ANDERSON_DEFAULTS = np.array([5.0, 1.0, 10.0, 60.0, 3.0, 10.0])
+ANDERSON_MAX_MEMORY = 8
+
+
+@numba.njit(inline="always")
+def _small_solve(gram, rhs, n, gamma):
+    """Solve the n x n system ``gram gamma = rhs`` in place; False when singular."""
+    for k in range(n):
+        p = k
+        for q in range(k + 1, n):
+            if abs(gram[q, k]) > abs(gram[p, k]):
+                p = q
+        if not abs(gram[p, k]) > 0.0:
+            return False
+        if p != k:
+            for c in range(n):
+                t = gram[k, c]
+                gram[k, c] = gram[p, c]
+                gram[p, c] = t
+            t = rhs[k]
+            rhs[k] = rhs[p]
+            rhs[p] = t
+        for q in range(k + 1, n):
+            factor = gram[q, k] / gram[k, k]
+            for c in range(k, n):
+                gram[q, c] -= factor * gram[k, c]
+            rhs[q] -= factor * rhs[k]
+    for k in range(n - 1, -1, -1):
+        v = rhs[k]
+        for c in range(k + 1, n):
+            v -= gram[k, c] * gamma[c]
+        gamma[k] = v / gram[k, k]
+        if not np.isfinite(gamma[k]):
+            return False
+    return True
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def _anderson_rows(
+    rows,
+    drive,
+    initial_states,
+    weights_t,
+    rate_scale,
+    tol,
+    max_steps,
+    divergence_threshold,
+    activation,
+    block_size,
+    options,
+    states,
+    residuals,
+    n_steps,
+    status,
+    contraction,
+    accelerated,
+):
+    """Euler with Anderson acceleration, rows in a refilling block.
+
+    A row follows the Euler trajectory of ``_integrate_rows`` exactly until
+    its gate opens (relu: the active set ``x > 0`` unchanged over the last
+    ``gate`` steps and the residual shrinking; tanh: the residual shrinking
+    over the last ``gate`` steps). It then saves its Euler state ``x_w`` and
+    iterates Anderson(m) on the Euler map ``G(x) = x + s (W f(x) + d - x)``,
+    evaluating ``g`` for the whole block with the same one matrix product per
+    iteration. The attempt ends with convergence (``max|g| <= tol``, the
+    row leaves with ``accelerated`` set) or is abandoned (relu: the active set
+    left that of ``x_w``; non-finite; residual above ``growth`` times the
+    attempt's best; ``iterations`` used up): the row goes back to ``x_w`` and
+    its Euler step count, and continues Euler exactly as ``_integrate_rows``
+    would, the gate re-armed, at most ``attempts`` times. ``n_steps`` counts
+    Euler steps plus Anderson iterations; ``max_steps`` bounds the Euler steps.
+    """
+    n_units = drive.shape[1]
+    n_rows = rows.shape[0]
+    size = min(block_size, n_rows)
+    memory = min(int(options[ANDERSON_MEMORY]), ANDERSON_MAX_MEMORY)
+    beta = options[ANDERSON_BETA]
+    gate = int(options[ANDERSON_GATE])
+    max_iterations = int(options[ANDERSON_ITERATIONS])
+    max_attempts = int(options[ANDERSON_ATTEMPTS])
+    growth = options[ANDERSON_GROWTH]
+    x = np.empty((size, n_units))
+    d = np.empty((size, n_units))
+    rates = np.empty((size, n_units))
+    g = np.empty((size, n_units))
+    saved = np.empty((size, n_units))
+    last_x = np.empty((size, n_units))
+    last_f = np.empty((size, n_units))
+    delta_x = np.empty((size, memory, n_units))
+    delta_f = np.empty((size, memory, n_units))
+    gram = np.empty((memory, memory))
+    rhs = np.empty(memory)
+    gamma = np.empty(memory)
+    slot_row = np.empty(size, dtype=np.int64)
+    slot_steps = np.zeros(size, dtype=np.int64)
+    slot_bound = np.empty(size)
+    slot_mid = np.full(size, np.inf)
+    slot_late = np.full(size, -1.0)
+    # Per-slot Anderson state.
+    mode = np.zeros(size, dtype=np.int64)  # 0 Euler, 1 Anderson
+    settled = np.zeros(size, dtype=np.int64)  # gate counter
+    previous = np.full(size, np.inf)  # residual at the previous Euler step
+    saved_steps = np.zeros(size, dtype=np.int64)
+    saved_previous = np.zeros(size)
+    extra = np.zeros(size, dtype=np.int64)  # Anderson iterations so far
+    iterations = np.zeros(size, dtype=np.int64)  # in this attempt
+    attempts = np.zeros(size, dtype=np.int64)
+    history = np.zeros(size, dtype=np.int64)
+    position = np.zeros(size, dtype=np.int64)
+    best = np.zeros(size)
+
+    next_row = 0
+    n_active = 0
+    while n_active < size:
+        r = rows[next_row]
+        bound = 0.0
+        for j in range(n_units):
+            x[n_active, j] = initial_states[r, j]
+            d[n_active, j] = drive[r, j]
+            bound = max(bound, abs(drive[r, j]))
+        slot_row[n_active] = r
+        slot_bound[n_active] = divergence_threshold * (1.0 + bound)
+        n_active += 1
+        next_row += 1
+
+    while n_active > 0:
+        for i in range(n_active):
+            for j in range(n_units):
+                rates[i, j] = _activate(x[i, j], activation)
+        np.dot(rates[:n_active], weights_t, g[:n_active])
+        i = 0
+        while i < n_active:
+            residual = 0.0
+            largest = 0.0
+            for j in range(n_units):
+                v = g[i, j] + d[i, j] - x[i, j]
+                g[i, j] = v
+                residual = max(residual, abs(v))
+                largest = max(largest, abs(x[i, j]))
+            finite = np.isfinite(residual) and np.isfinite(largest)
+            code = -1
+            if mode[i] == 0:
+                _window_update(slot_steps[i], max_steps, residual, slot_mid, slot_late, i)
+                if finite and residual <= tol:
+                    code = CONVERGED
+                elif not finite or largest > slot_bound[i]:
+                    code = DIVERGED
+                elif slot_steps[i] >= max_steps:
+                    code = MAX_STEPS
+                else:
+                    if residual < previous[i]:
+                        settled[i] += 1
+                    else:
+                        settled[i] = 0
+                    if settled[i] >= gate and attempts[i] < max_attempts:
+                        # Open the gate: Anderson from this Euler state.
+                        for j in range(n_units):
+                            saved[i, j] = x[i, j]
+                        saved_steps[i] = slot_steps[i]
+                        saved_previous[i] = previous[i]
+                        mode[i] = 1
+                        attempts[i] += 1
+                        iterations[i] = 0
+                        history[i] = 0
+                        position[i] = 0
+                        best[i] = residual
+                    else:
+                        previous[i] = residual
+                        changed = False
+                        for j in range(n_units):
+                            old = x[i, j] > 0.0
+                            x[i, j] += rate_scale[j] * g[i, j]
+                            if activation == 0 and old != (x[i, j] > 0.0):
+                                changed = True
+                        if changed:
+                            settled[i] = 0
+                        slot_steps[i] += 1
+                        i += 1
+                        continue
+            elif finite and residual <= tol:
+                code = CONVERGED
+            if code < 0:
+                # Anderson mode: abandon the attempt, or take an Anderson(m) step.
+                abandon = not finite or iterations[i] >= max_iterations
+                abandon = abandon or residual > growth * best[i]
+                if not abandon and activation == 0:
+                    for j in range(n_units):
+                        if (x[i, j] > 0.0) != (saved[i, j] > 0.0):
+                            abandon = True
+                            break
+                if abandon:
+                    # Back to the saved Euler state; evaluate it next round.
+                    for j in range(n_units):
+                        x[i, j] = saved[i, j]
+                    slot_steps[i] = saved_steps[i]
+                    previous[i] = saved_previous[i]
+                    mode[i] = 0
+                    settled[i] = 0
+                    i += 1
+                    continue
+                best[i] = min(best[i], residual)
+                n_hist = history[i]
+                if iterations[i] > 0:
+                    p = position[i]
+                    for j in range(n_units):
+                        delta_x[i, p, j] = x[i, j] - last_x[i, j]
+                        delta_f[i, p, j] = rate_scale[j] * g[i, j] - last_f[i, j]
+                    position[i] = (p + 1) % memory
+                    if n_hist < memory:
+                        n_hist += 1
+                        history[i] = n_hist
+                for j in range(n_units):
+                    last_x[i, j] = x[i, j]
+                    last_f[i, j] = rate_scale[j] * g[i, j]
+                solved = False
+                if n_hist > 0:
+                    for a in range(n_hist):
+                        v = 0.0
+                        for j in range(n_units):
+                            v += delta_f[i, a, j] * last_f[i, j]
+                        rhs[a] = v
+                        for b in range(a, n_hist):
+                            v = 0.0
+                            for j in range(n_units):
+                                v += delta_f[i, a, j] * delta_f[i, b, j]
+                            gram[a, b] = v
+                            gram[b, a] = v
+                    trace = 0.0
+                    for a in range(n_hist):
+                        trace += gram[a, a]
+                    for a in range(n_hist):
+                        gram[a, a] += 1e-12 * trace
+                    solved = _small_solve(gram, rhs, n_hist, gamma)
+                    if not solved:
+                        history[i] = 0
+                        position[i] = 0
+                for j in range(n_units):
+                    v = x[i, j] + beta * last_f[i, j]
+                    if solved:
+                        for a in range(n_hist):
+                            v -= gamma[a] * (delta_x[i, a, j] + beta * delta_f[i, a, j])
+                    x[i, j] = v
+                iterations[i] += 1
+                extra[i] += 1
+                i += 1
+                continue
+            r = slot_row[i]
+            for j in range(n_units):
+                states[r, j] = x[i, j]
+            residuals[r] = residual
+            n_steps[r] = slot_steps[i] + extra[i]
+            status[r] = code
+            accelerated[r] = mode[i] == 1
+            contraction[r] = _window_ratio(code, slot_mid[i], slot_late[i])
+            if next_row < n_rows:
+                r = rows[next_row]
+                next_row += 1
+                source = -1
+            else:
+                n_active -= 1
+                source = n_active
+            if source < 0:
+                bound = 0.0
+                for j in range(n_units):
+                    x[i, j] = initial_states[r, j]
+                    d[i, j] = drive[r, j]
+                    bound = max(bound, abs(drive[r, j]))
+                slot_row[i] = r
+                slot_bound[i] = divergence_threshold * (1.0 + bound)
+                slot_steps[i] = 0
+                slot_mid[i] = np.inf
+                slot_late[i] = -1.0
+                mode[i] = 0
+                settled[i] = 0
+                previous[i] = np.inf
+                extra[i] = 0
+                attempts[i] = 0
+                i += 1
+            elif source != i:
+                for j in range(n_units):
+                    x[i, j] = x[source, j]
+                    d[i, j] = d[source, j]
+                    g[i, j] = g[source, j]
+                    saved[i, j] = saved[source, j]
+                    last_x[i, j] = last_x[source, j]
+                    last_f[i, j] = last_f[source, j]
+                for a in range(memory):
+                    for j in range(n_units):
+                        delta_x[i, a, j] = delta_x[source, a, j]
+                        delta_f[i, a, j] = delta_f[source, a, j]
+                slot_row[i] = slot_row[source]
+                slot_bound[i] = slot_bound[source]
+                slot_steps[i] = slot_steps[source]
+                slot_mid[i] = slot_mid[source]
+                slot_late[i] = slot_late[source]
+                mode[i] = mode[source]
+                settled[i] = settled[source]
+                previous[i] = previous[source]
+                saved_steps[i] = saved_steps[source]
+                saved_previous[i] = saved_previous[source]
+                extra[i] = extra[source]
+                iterations[i] = iterations[source]
+                attempts[i] = attempts[source]
+                history[i] = history[source]
+                position[i] = position[source]
+                best[i] = best[source]
+    return 0
+
+
+@numba.njit(parallel=True, cache=_CACHE, nogil=True)
+def anderson_rate_fixed_points(
+    drive,
+    initial_states,
+    weights,
+    rate_scale,
+    tol,
+    max_steps,
+    divergence_threshold,
+    activation,
+    block_size,
+    n_workers,
+    options,
+):
+    """Fixed points of ``tau dx/dt = -x + W f(x) + d``, Euler with Anderson acceleration.
+
+    Parameters as :func:`euler_rate_fixed_points`, plus ``options`` (float
+    array, see ``ANDERSON_DEFAULTS``). Returns the same arrays plus
+    ``accelerated`` (bool): the row converged on an Anderson iterate rather
+    than on the Euler trajectory, so the caller must verify it (stability of
+    the found point) and may redo it with Euler. See ``_anderson_rows``.
+    """
+    n_rows, n_units = drive.shape
+    states = np.empty((n_rows, n_units))
+    residuals = np.empty(n_rows)
+    n_steps = np.zeros(n_rows, dtype=np.int64)
+    status = np.zeros(n_rows, dtype=np.int8)
+    contraction = np.full(n_rows, np.nan)
+    accelerated = np.zeros(n_rows, dtype=np.bool_)
+    weights_t = np.ascontiguousarray(weights.T)
+    drive_c = np.ascontiguousarray(drive)
+    initial_c = np.ascontiguousarray(initial_states)
+    scale_c = np.ascontiguousarray(rate_scale)
+    options_c = np.ascontiguousarray(options)
+    n_workers = max(1, min(n_workers, n_rows))
+    for w in numba.prange(n_workers):
+        rows = np.arange(w, n_rows, n_workers)
+        if rows.shape[0] > 0:
+            _anderson_rows(
+                rows, drive_c, initial_c, weights_t, scale_c, tol, max_steps,
+                divergence_threshold, activation, block_size, options_c,
+                states, residuals, n_steps, status, contraction, accelerated,
+            )
+    return states, residuals, n_steps, status, contraction, accelerated

@@ -63,7 +63,23 @@ def _blas_controller():
 
 
 class NonConvergenceError(RuntimeError):
-    """Raised when rows do not reach a fixed point and the policy is ``"raise"``."""
+    """Raised when rows do not reach a fixed point and the policy is ``"raise"``.
+
+    The message names how many rows failed, which ones, and how they ended.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox import NonConvergenceError, RecurrentFixedPointTransformer
+    >>> from rnnapprox.networks import RateNetwork
+    >>> exploding = RateNetwork(weights=1.5 * np.eye(2))
+    >>> rnn = RecurrentFixedPointTransformer(network=exploding, on_nonconvergence="raise")
+    >>> try:
+    ...     rnn.fit_transform(np.ones((3, 2)))
+    ... except NonConvergenceError as error:
+    ...     print(str(error)[:60])
+    3 of 3 rows did not reach a fixed point (rows 0, 1, 2): 3 di
+    """
 
 
 class FixedPointResult(Bunch):
@@ -89,7 +105,9 @@ class FixedPointResult(Bunch):
       residual was still shrinking: more steps would likely converge) or
       ``"sustained"`` (bounded but not settling: oscillation or chaos); with
       ``stability=True`` the sustained rows are split into ``"oscillating"``
-      and ``"chaotic"`` by the sign of their Lyapunov exponent;
+      and ``"chaotic"`` by a finite-time Lyapunov exponent ``lambda`` over a
+      horizon ``T``: ``lambda T > 5`` is chaotic, ``lambda T < -5`` (still
+      contracting) is ``"slow"``, anything between is oscillating;
     - ``contraction`` : float ndarray, for ``max_steps`` rows the largest
       residual over the last quarter of the steps divided by the smallest over
       the second quarter (NaN elsewhere); ``"slow"`` means below 0.5, a
@@ -105,6 +123,21 @@ class FixedPointResult(Bunch):
     - ``lyapunov_exponent`` : float ndarray, for ``max_steps`` rows a
       finite-time estimate of the largest Lyapunov exponent, in units of
       1/time (NaN elsewhere).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox import RecurrentFixedPointTransformer
+    >>> from rnnapprox.networks import RateNetwork
+    >>> net = RateNetwork(weights=np.array([[0.5, 0.0], [0.0, 1.5]]))
+    >>> U = np.array([[1.0, -1.0], [1.0, 1.0]])
+    >>> result = RecurrentFixedPointTransformer(network=net).fit(U).solve(U)
+    >>> result.status
+    array(['converged', 'diverged'], dtype='<U9')
+    >>> result.outputs[0].round(4)
+    array([2., 0.])
+    >>> print(result.summary().split(";")[0])
+    1 of 2 rows converged, 1 diverged, 0 reached max_steps
     """
 
     def summary(self):
@@ -217,6 +250,16 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         numba's thread count is restored after each call.
     verbose : int, default=0
         Print progress per chunk of rows when positive.
+    method : {"euler", "anderson"}, default="euler"
+        ``"euler"`` integrates every row by forward Euler and defines the
+        answer: the attractor reached from ``x0``. ``"anderson"`` (rate
+        networks only) follows the same Euler trajectory until it has settled
+        (relu: active set unchanged and residual shrinking for 10 steps; tanh:
+        residual shrinking for 10 steps), then accelerates it by Anderson
+        mixing of the Euler map; a row that reaches ``tol`` this way is
+        accepted only if the found point is stable for the Euler map, and is
+        integrated again by plain Euler otherwise (see Notes). ``n_steps``
+        then counts Euler steps plus Anderson iterations.
 
     Attributes
     ----------
@@ -236,7 +279,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         Gate couplings ``J_z``, ``J_r``; gated networks only.
     alpha_z_, beta_z_, alpha_r_, beta_r_, tau_z_, tau_r_ : ndarray of shape (n_units,)
         Gate gains, offsets and time constants; gated networks only.
-    x0_ : ndarray of shape (n_state_,)
+    x0_ : ndarray of shape (`n_state_`,)
         Initial state used.
     n_units_ : int
         Number of units, the number of output features (with ``output="rate"``).
@@ -245,7 +288,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         gated networks.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
 
     See Also
@@ -273,6 +316,26 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     stacked ``[J_z; J_r]`` on the rates). The residual uses ``B`` rather than
     ``dh/dt = sigma_z B``: the update gate only rescales time, and a unit it
     has nearly frozen is not at a fixed point.
+
+    ``method="anderson"``: once a row's Euler trajectory has settled, the
+    Euler map ``G(x) = x + (dt / tau) (-x + W f(x) + W_in u + b)`` is iterated
+    with Anderson(5) mixing (memory of the last 5 differences of ``x`` and
+    ``G(x) - x``, an ``m x m`` least-squares problem per iteration, the same
+    one matrix product per block); the Euler state at the start is kept, and
+    an attempt that leaves the relu active set of that state, lets the
+    residual grow tenfold or exceeds 60 iterations is dropped: the row
+    resumes Euler from the kept state, exactly as ``method="euler"`` would.
+    A row that reached ``tol`` on an Anderson iterate is then checked: when
+    ``||W||_2 < 1`` the fixed point is unique (``x -> W f(x) + d`` is a
+    contraction for relu and tanh), so nothing can differ; otherwise the
+    found point must be stable for the Euler map (spectral radius of ``I +
+    diag(dt / tau) (-I + W diag(f'(x*)))`` below 1; for relu it depends only
+    on the active set and is computed once per distinct set, for tanh it is
+    one dense eigenvalue problem per row). Rows that fail are integrated
+    again from ``x0`` by plain Euler. This rejects saddles, the points
+    Anderson reaches but Euler leaves; it cannot prove that a stable point
+    is the one Euler's trajectory would have chosen among several, which
+    the warm-up gate is there to make likely.
 
     ``solve(X, stability=True)`` adds the leading Jacobian eigenvalue of each
     converged row and a finite-time Lyapunov exponent of each row stopped at
@@ -312,6 +375,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "method": [StrOptions({"euler", "anderson"})],
     }
 
     def __init__(
@@ -328,6 +392,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         random_state=None,
         n_jobs=None,
         verbose=0,
+        method="euler",
     ):
         self.network = network
         self.dt = dt
@@ -340,6 +405,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.method = method
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -367,6 +433,11 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         family = arrays.get("family", "rate")
         if family not in ("rate", "gated"):
             raise ValueError(f"network family must be 'rate' or 'gated'; got {family!r}.")
+        if family == "gated" and self.method != "euler":
+            raise ValueError(
+                f"method={self.method!r} is available for rate networks only; gated networks "
+                "are integrated with method='euler'."
+            )
         n_units = arrays["weights"].shape[0]
         n_state = 3 * n_units if family == "gated" else n_units
         input_weights = arrays["input_weights"]
@@ -434,10 +505,11 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
         return min(self.n_jobs, available)
 
-    def _kernel_call(self):
-        """The Euler kernel of the fitted family, bound to its network arrays.
+    def _kernel_call(self, method="euler"):
+        """The kernel of the fitted family and ``method``, bound to its network arrays.
 
-        Returns ``run(drive, initial, tol, max_steps)``. Every array is made
+        Returns ``run(drive, initial, tol, max_steps)``; for ``"anderson"`` it
+        returns the ``accelerated`` flags as a sixth array. Every array is made
         C-ordered, writeable float64 and every scalar a Python float or int, so
         each kernel has one numba specialisation.
         """
@@ -463,6 +535,17 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         weights, rate_scale = (c_array(a) for a in (self.weights_, self.dt / self.tau_))
         activation = _kernels.ACTIVATION_CODES[self.activation_]
 
+        if method == "anderson":
+            options = _kernels.ANDERSON_DEFAULTS.copy()
+
+            def run(drive, initial, tol, max_steps):
+                return _kernels.anderson_rate_fixed_points(
+                    drive, initial, weights, rate_scale, float(tol), int(max_steps), threshold,
+                    activation, BLOCK_ROWS, 2 * n_threads, options,
+                )
+
+            return run
+
         def run(drive, initial, tol, max_steps):
             return _kernels.euler_rate_fixed_points(
                 drive, initial, weights, rate_scale, float(tol), int(max_steps), threshold,
@@ -471,12 +554,15 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 
         return run
 
-    def _integrate(self, drive, initial=None, tol=None, max_steps=None, verbose=None):
-        """Run the Euler kernel on ``drive`` in chunks, BLAS pinned to one thread.
+    def _integrate(self, drive, initial=None, tol=None, max_steps=None, verbose=None,
+                   method="euler"):
+        """Run the kernel of ``method`` on ``drive`` in chunks, BLAS pinned to one thread.
 
         ``initial`` defaults to ``x0_`` for every row, ``tol`` and ``max_steps``
         to the estimator's. Returns states, residual, n_steps, status codes
-        and contraction.
+        and contraction. With ``method="anderson"`` the rows that converged on
+        an Anderson iterate are verified (``_verify_accelerated``) and those
+        that fail are integrated again by Euler.
         """
         n_rows = drive.shape[0]
         n_state = self.n_state_
@@ -490,7 +576,8 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         tol = self.tol if tol is None else tol
         max_steps = self.max_steps if max_steps is None else max_steps
         verbose = self.verbose if verbose is None else verbose
-        run = self._kernel_call()
+        run = self._kernel_call(method)
+        accelerated = np.zeros(n_rows, dtype=bool) if method == "anderson" else None
         previous_threads = numba.get_num_threads()
         start_time = time.perf_counter()
         try:
@@ -505,7 +592,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                         first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
                     out = run(np.ascontiguousarray(drive[chunk]), first, tol, max_steps)
                     (states[chunk], residual[chunk], n_steps[chunk], status[chunk],
-                     contraction[chunk]) = out
+                     contraction[chunk]) = out[:5]
+                    if accelerated is not None:
+                        accelerated[chunk] = out[5]
                     if verbose:
                         done = status[:stop] == _kernels.CONVERGED
                         print(
@@ -516,7 +605,65 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                         )
         finally:
             numba.set_num_threads(previous_threads)
+        if accelerated is not None:
+            check = np.flatnonzero(accelerated & (status == _kernels.CONVERGED))
+            failed = check[~self._verify_accelerated(states[check])] if check.size else check
+            if failed.size:
+                redo = self._integrate(
+                    drive[failed], None if initial is None else initial[failed], tol=tol,
+                    max_steps=max_steps, verbose=0,
+                )
+                (states[failed], residual[failed], n_steps[failed], status[failed],
+                 contraction[failed]) = redo
         return states, residual, n_steps, status, contraction
+
+    def _verify_accelerated(self, states):
+        """Whether each state, a fixed point found by Anderson, is one Euler can settle on.
+
+        True for every row when ``||W||_2 < 1`` (unique fixed point);
+        otherwise the spectral radius of the Euler map's Jacobian ``I +
+        diag(dt / tau) (-I + W diag(f'(x)))`` must be below 1. For relu it
+        depends only on the active set ``x > 0``: one eigenvalue problem of
+        the active block per distinct set (inactive units contribute ``1 -
+        dt / tau``).
+        """
+        weights = self.weights_
+        # sqrt(||W||_1 ||W||_inf) bounds ||W||_2 without a singular value decomposition.
+        if np.sqrt(np.abs(weights).sum(axis=0).max() * np.abs(weights).sum(axis=1).max()) < 1.0:
+            return np.ones(len(states), dtype=bool)
+        scale = self.dt / self.tau_
+        n = self.n_units_
+        if self.activation_ == "relu":
+            packed = np.packbits(states > 0, axis=1)
+            keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
+            _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+            masks = states[first] > 0
+            ok_sets = np.ones(len(masks), dtype=bool)
+            passive_ok = np.array([np.all(np.abs(1.0 - scale[~m]) < 1.0) for m in masks], dtype=bool)
+            ok_sets &= passive_ok
+            sizes = masks.sum(axis=1)
+            for size in np.unique(sizes):
+                group = np.flatnonzero((sizes == size) & passive_ok)
+                if size == 0 or group.size == 0:
+                    continue
+                blocks = np.empty((group.size, size, size))
+                for b, k in enumerate(group):
+                    m = masks[k]
+                    blocks[b] = weights[np.ix_(m, m)]
+                    blocks[b] -= np.eye(size)
+                    blocks[b] *= scale[m][:, np.newaxis]
+                    blocks[b] += np.eye(size)
+                ok_sets[group] = np.abs(np.linalg.eigvals(blocks)).max(axis=1) < 1.0
+            return ok_sets[np.ravel(inverse)]
+        eye = np.eye(n)
+
+        def euler_stable(state):
+            jacobian = weights * (1.0 - np.tanh(state) ** 2)[np.newaxis, :] - eye
+            return np.abs(np.linalg.eigvals(eye + scale[:, np.newaxis] * jacobian)).max() < 1.0
+
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            with ThreadPoolExecutor(max_workers=self._n_threads()) as pool:
+                return np.array(list(pool.map(euler_stable, states)), dtype=bool)
 
     def _drive(self, X):
         return np.ascontiguousarray(X @ self.input_weights_.T + self.bias_, dtype=np.float64)
@@ -583,7 +730,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         drive = self._drive(X)
-        states, residual, n_steps, status_codes, contraction = self._integrate(drive)
+        states, residual, n_steps, status_codes, contraction = self._integrate(
+            drive, method=self.method
+        )
         n_units = self.n_units_
         if self.output == "state":
             outputs = states.copy()

@@ -1,0 +1,95 @@
+"""method="anderson" lands where method="euler" (the definition of the answer) lands."""
+
+import numpy as np
+import pytest
+
+from rnnapprox import RecurrentFixedPointTransformer
+from rnnapprox.networks import RateNetwork, random_gated_network, random_tanh_network, soft_wta
+
+TOL = 1e-6
+
+
+def _pair(network, X, **params):
+    euler = RecurrentFixedPointTransformer(network=network, tol=TOL, **params).fit(X)
+    anderson = RecurrentFixedPointTransformer(network=network, tol=TOL, method="anderson",
+                                              **params).fit(X)
+    return euler.solve(X), anderson.solve(X)
+
+
+def _assert_same(euler, anderson, atol=1e-5):
+    np.testing.assert_array_equal(anderson.status, euler.status)
+    np.testing.assert_array_equal(anderson.converged, euler.converged)
+    done = euler.converged
+    assert np.all(anderson.residual[done] <= TOL)
+    np.testing.assert_allclose(anderson.outputs[done], euler.outputs[done], atol=atol, rtol=0)
+
+
+def test_relu_wta_rows_match_euler_with_fewer_steps():
+    network = soft_wta(n_partitions=4, units_per_partition=8, n_inhibitory=4, random_state=0)
+    X = np.random.default_rng(0).uniform(0.0, 1.0, size=(300, 4))
+    euler, anderson = _pair(network, X)
+    assert euler.converged.all()
+    _assert_same(euler, anderson)
+    assert np.median(anderson.n_steps) < 0.5 * np.median(euler.n_steps)
+
+
+def test_wta_near_tied_inputs_keep_euler_winner():
+    network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=1)
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.5, 1.0, size=(200, 1))
+    X = base + rng.uniform(-1e-3, 1e-3, size=(200, 3))
+    euler, anderson = _pair(network, X, max_steps=20_000)
+    _assert_same(euler, anderson)
+    winners = lambda r: r.outputs[:, :24].reshape(-1, 3, 8).mean(axis=2).argmax(axis=1)  # noqa: E731
+    np.testing.assert_array_equal(winners(anderson), winners(euler))
+
+
+@pytest.mark.parametrize("gain", [0.5, 1.5])
+def test_tanh_rows_match_euler(gain):
+    network = random_tanh_network(40, gain=gain, n_inputs=3, random_state=0)
+    X = np.random.default_rng(2).uniform(-1.0, 1.0, size=(100, 3))
+    euler, anderson = _pair(network, X)
+    _assert_same(euler, anderson)
+
+
+@pytest.mark.parametrize("x0", [0.05, -0.05])
+def test_bistable_unit_keeps_euler_attractor(x0):
+    # x = 2 tanh(x) + d has two stable states and a saddle between them.
+    network = RateNetwork(weights=[[2.0]], input_weights=[[1.0]], activation="tanh")
+    X = np.linspace(-0.3, 0.3, 41)[:, np.newaxis]
+    euler, anderson = _pair(network, X, x0=[x0])
+    _assert_same(euler, anderson)
+
+
+def test_rows_that_never_converge_keep_euler_status():
+    chaotic = random_tanh_network(100, gain=2.0, n_inputs=2, random_state=0)
+    X = np.random.default_rng(3).uniform(-0.1, 0.1, size=(8, 2))
+    euler, anderson = _pair(chaotic, X, max_steps=2000)
+    assert not euler.converged.any()
+    _assert_same(euler, anderson)
+    exploding = RateNetwork(weights=1.5 * np.eye(3), input_weights=np.eye(3))
+    X = np.abs(np.random.default_rng(4).standard_normal((10, 3))) + 0.1
+    euler, anderson = _pair(exploding, X)
+    assert (euler.status == "diverged").all()
+    _assert_same(euler, anderson)
+
+
+def test_float32_and_n_jobs():
+    network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=0)
+    X = np.random.default_rng(5).uniform(0.0, 1.0, size=(150, 3))
+    euler = RecurrentFixedPointTransformer(network=network).fit(X).transform(X.astype(np.float32))
+    results = []
+    for n_jobs in (1, 2):
+        rnn = RecurrentFixedPointTransformer(network=network, method="anderson", n_jobs=n_jobs)
+        out = rnn.fit(X).transform(X.astype(np.float32))
+        assert out.dtype == np.float32
+        results.append(out)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], euler, atol=1e-5, rtol=0)
+
+
+def test_gated_networks_are_euler_only():
+    network = random_gated_network(10, n_inputs=2, random_state=0)
+    rnn = RecurrentFixedPointTransformer(network=network, method="anderson")
+    with pytest.raises(ValueError, match="rate networks only"):
+        rnn.fit(np.zeros((3, 2)))
