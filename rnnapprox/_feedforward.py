@@ -121,10 +121,19 @@ def _loss_and_gradient(
     return loss, gradient
 
 
+def _column_peak(A):
+    """Largest magnitude per column (1 for all-zero columns), to compute statistics safely."""
+    peak = np.abs(A).max(axis=0)
+    return np.where(peak > 0, peak, 1.0)
+
+
 def _weighted_mean_and_std(A, weights):
-    mean = np.average(A, axis=0, weights=weights)
-    std = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=weights))
-    return mean, std
+    # Divide by the column peak first: (A - mean)**2 overflows for values near 1e154.
+    peak = _column_peak(A)
+    B = A / peak
+    mean = np.average(B, axis=0, weights=weights)
+    std = np.sqrt(np.average((B - mean) ** 2, axis=0, weights=weights))
+    return mean * peak, std * peak
 
 
 def _nonzero_scale(scale, magnitude):
@@ -146,7 +155,8 @@ def _target_scaling(Y, weights, output_activation):
         return offset, _nonzero_scale(scale, np.abs(offset))
     offset = np.zeros(Y.shape[1])
     if output_activation == "relu":
-        root_mean_square = np.sqrt(np.average(Y**2, axis=0, weights=weights))
+        peak = _column_peak(Y)
+        root_mean_square = peak * np.sqrt(np.average((Y / peak) ** 2, axis=0, weights=weights))
         return offset, _nonzero_scale(root_mean_square, magnitude)
     return offset, np.maximum(magnitude, 1.0)  # tanh: into [-1, 1], the range of tanh
 
@@ -576,7 +586,18 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        y_pred = self._forward(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y_pred = self._forward(X)
+        bad = ~np.isfinite(y_pred).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            shown = ", ".join(map(str, rows[:10])) + (", ..." if rows.size > 10 else "")
+            raise ValueError(
+                f"The prediction overflowed for {rows.size} rows (rows {shown}): inputs of "
+                f"magnitude up to "
+                f"{np.abs(X[rows]).max():.3g} are too large for float64 after the input "
+                "scaling; rescale X."
+            )
         return y_pred.ravel() if self._target_ndim == 1 else y_pred
 
     def __sklearn_tags__(self):
@@ -599,6 +620,8 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
             X, Y = validate_data(
                 self, X, y, reset=first_fit, multi_output=True, y_numeric=True, dtype=np.float64
             )
+            if Y.dtype.kind not in "biuf":
+                raise ValueError(f"y must be numeric; got an array of dtype {Y.dtype}.")
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             for name in ("teacher_", "teacher_converged_", "n_teacher_rows_"):
                 if hasattr(self, name):

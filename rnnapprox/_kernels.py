@@ -7,11 +7,35 @@ read-only install still imports.
 """
 
 import os
+import warnings
 
 import numba
 import numpy as np
 
 _CACHE = os.environ.get("RNNAPPROX_NUMBA_CACHE", "0") not in ("", "0", "false", "False")
+
+
+def _jit(**options):
+    """``numba.njit`` with the opt-in disk cache; compile in memory where it cannot cache.
+
+    numba raises ``RuntimeError`` at decoration time when ``cache=True`` finds no
+    writable cache location (a read-only install): caching is never required.
+    """
+
+    def decorate(function):
+        global _CACHE
+        if _CACHE:
+            try:
+                return numba.njit(cache=True, **options)(function)
+            except RuntimeError as exc:
+                _CACHE = False
+                warnings.warn(
+                    f"RNNAPPROX_NUMBA_CACHE is set but numba cannot cache here ({exc}); "
+                    "the kernels are compiled in memory.", RuntimeWarning, stacklevel=3,
+                )
+        return numba.njit(**options)(function)
+
+    return decorate
 
 #: Status codes of the integration kernels, see ``STATUS_NAMES``.
 CONVERGED, DIVERGED, MAX_STEPS = 0, 1, 2
@@ -55,7 +79,7 @@ def _window_ratio(code, window_mid, window_late):
     return window_late / window_mid
 
 
-@numba.njit(cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def _integrate_rows(
     rows,
     drive,
@@ -180,7 +204,7 @@ def _integrate_rows(
     return 0
 
 
-@numba.njit(parallel=True, cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def euler_rate_fixed_points(
     drive,
     initial_states,
@@ -245,7 +269,7 @@ def euler_rate_fixed_points(
     initial_c = np.ascontiguousarray(initial_states)
     scale_c = np.ascontiguousarray(rate_scale)
     n_workers = max(1, min(n_workers, n_rows))
-    for w in numba.prange(n_workers):
+    for w in range(n_workers):
         rows = np.arange(w, n_rows, n_workers)
         if rows.shape[0] > 0:
             _integrate_rows(
@@ -262,7 +286,7 @@ def _gate(value, gain, offset):
     return 1.0 / (1.0 + np.exp(offset - gain * value))
 
 
-@numba.njit(cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def _integrate_gated_rows(
     rows,
     drive,
@@ -410,7 +434,7 @@ def _integrate_gated_rows(
     return 0
 
 
-@numba.njit(parallel=True, cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def euler_gated_fixed_points(
     drive,
     initial_states,
@@ -486,7 +510,7 @@ def euler_gated_fixed_points(
     gains[4] = z_scale
     gains[5] = r_scale
     n_workers = max(1, min(n_workers, n_rows))
-    for w in numba.prange(n_workers):
+    for w in range(n_workers):
         rows = np.arange(w, n_rows, n_workers)
         if rows.shape[0] > 0:
             _integrate_gated_rows(
@@ -542,7 +566,7 @@ def _small_solve(gram, rhs, n, gamma):
     return True
 
 
-@numba.njit(cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def _anderson_rows(
     rows,
     drive,
@@ -815,7 +839,7 @@ def _anderson_rows(
     return 0
 
 
-@numba.njit(parallel=True, cache=_CACHE, nogil=True)
+@_jit(nogil=True)
 def anderson_rate_fixed_points(
     drive,
     initial_states,
@@ -850,7 +874,7 @@ def anderson_rate_fixed_points(
     scale_c = np.ascontiguousarray(rate_scale)
     options_c = np.ascontiguousarray(options)
     n_workers = max(1, min(n_workers, n_rows))
-    for w in numba.prange(n_workers):
+    for w in range(n_workers):
         rows = np.arange(w, n_rows, n_workers)
         if rows.shape[0] > 0:
             _anderson_rows(

@@ -1,6 +1,8 @@
 """RecurrentFixedPointTransformer: fixed-point responses of recurrent rate networks."""
 
+import contextlib
 import os
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +47,10 @@ LYAPUNOV_EPSILON = 1e-7
 LYAPUNOV_E_FOLDS = 5.0
 
 #: Values of the ``dynamics`` field of :class:`FixedPointResult`.
-DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic")
+DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic", "precision")
+#: A row whose scale s (max |W_in u + b|, or max |x| when stopped at max_steps)
+#: has PRECISION_ULPS * eps * s > tol cannot settle to tol in float64.
+PRECISION_ULPS = 4.0
 #: Fitted attributes of gated networks only (removed when refitting a rate network).
 _GATED_ATTRIBUTES = (
     "z_weights_", "r_weights_", "alpha_z_", "beta_z_", "alpha_r_", "beta_r_", "tau_z_", "tau_r_",
@@ -60,6 +65,34 @@ def _blas_controller():
     if _BLAS_CONTROLLER is None:
         _BLAS_CONTROLLER = ThreadpoolController()
     return _BLAS_CONTROLLER
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER = None
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Pin BLAS to one thread while any call needs it; restore when the last one leaves.
+
+    threadpoolctl's limits are process-wide: nested ``limit()`` contexts entered
+    and left by overlapping threads would restore each other's values and leave
+    BLAS pinned. One reference-counted limiter avoids that.
+    """
+    global _BLAS_USERS, _BLAS_LIMITER
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = _blas_controller().limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 class NonConvergenceError(RuntimeError):
@@ -173,23 +206,28 @@ def _dynamics_counts(dynamics):
         "sustained": "bounded, not settling (oscillation or chaos)",
         "oscillating": "oscillating",
         "chaotic": "chaotic",
+        "precision": "limited by float64 precision",
     }
     parts = [f"{int(np.sum(dynamics == key))} {text}" for key, text in labels.items()
              if np.any(dynamics == key)]
     return ", ".join(parts)
 
 
-def _describe_failures(result, max_steps):
+def _describe_failures(result, max_steps, tol):
     failed = np.flatnonzero(~result.converged)
     shown = ", ".join(map(str, failed[:10])) + (", ..." if failed.size > 10 else "")
     n_diverged = int(np.sum(result.status == "diverged"))
     n_max = int(np.sum(result.status == "max_steps"))
+    n_precision = int(np.sum(result.dynamics == "precision"))
     return (
         f"{failed.size} of {result.converged.size} rows did not reach a fixed point "
         f"(rows {shown}): {n_diverged} diverged, {n_max} reached max_steps={max_steps}. "
         "Diverging rows point to an unstable network; rows at max_steps to slow, "
         "oscillating or chaotic dynamics (raise max_steps or tol, or check the network)."
         + (f" Max_steps rows: {_dynamics_counts(result.dynamics)}." if n_max else "")
+        + (f" {n_precision} of them are limited by float64 precision: their inputs or states "
+           f"are so large that rounding alone exceeds tol={tol}; rescale X (e.g. with "
+           "StandardScaler) or raise tol." if n_precision else "")
     )
 
 
@@ -373,7 +411,8 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         "x0": ["array-like", None],
         "divergence_threshold": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "method": [StrOptions({"euler", "anderson"})],
     }
@@ -464,7 +503,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                 f"dt={self.dt} exceeds the smallest time constant tau={smallest_tau:g}: "
                 "forward Euler may oscillate or diverge where the dynamics are stable. "
                 "Use dt <= min(tau) (dt = 0.1 * min(tau) is a safe default).",
-                UserWarning,
+                ConvergenceWarning,
                 stacklevel=2,
             )
         self.family_ = family
@@ -517,7 +556,6 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         def c_array(a):
             return np.require(a, dtype=np.float64, requirements=["C", "W"])
 
-        n_threads = self._n_threads()
         threshold = float(self.divergence_threshold)
         if getattr(self, "family_", "rate") == "gated":
             matrices = [c_array(a) for a in (self.weights_, self.z_weights_, self.r_weights_)]
@@ -528,7 +566,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             def run(drive, initial, tol, max_steps):
                 return _kernels.euler_gated_fixed_points(
                     drive, initial, *matrices, *gates, dt, float(tol), int(max_steps),
-                    threshold, BLOCK_ROWS, 2 * n_threads,
+                    threshold, BLOCK_ROWS, 1,
                 )
 
             return run
@@ -541,7 +579,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             def run(drive, initial, tol, max_steps):
                 return _kernels.anderson_rate_fixed_points(
                     drive, initial, weights, rate_scale, float(tol), int(max_steps), threshold,
-                    activation, BLOCK_ROWS, 2 * n_threads, options,
+                    activation, BLOCK_ROWS, 1, options,
                 )
 
             return run
@@ -549,7 +587,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         def run(drive, initial, tol, max_steps):
             return _kernels.euler_rate_fixed_points(
                 drive, initial, weights, rate_scale, float(tol), int(max_steps), threshold,
-                activation, BLOCK_ROWS, 2 * n_threads,
+                activation, BLOCK_ROWS, 1,
             )
 
         return run
@@ -578,33 +616,34 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         verbose = self.verbose if verbose is None else verbose
         run = self._kernel_call(method)
         accelerated = np.zeros(n_rows, dtype=bool) if method == "anderson" else None
-        previous_threads = numba.get_num_threads()
+        n_threads = self._n_threads()
         start_time = time.perf_counter()
-        try:
-            numba.set_num_threads(self._n_threads())
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                for start in range(0, n_rows, CHUNK_ROWS):
-                    stop = min(start + CHUNK_ROWS, n_rows)
-                    chunk = slice(start, stop)
-                    if initial is None:
-                        first = np.repeat(self.x0_[np.newaxis, :], stop - start, axis=0)
-                    else:
-                        first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
-                    out = run(np.ascontiguousarray(drive[chunk]), first, tol, max_steps)
-                    (states[chunk], residual[chunk], n_steps[chunk], status[chunk],
-                     contraction[chunk]) = out[:5]
-                    if accelerated is not None:
-                        accelerated[chunk] = out[5]
-                    if verbose:
-                        done = status[:stop] == _kernels.CONVERGED
-                        print(
-                            f"[{type(self).__name__}] {stop}/{n_rows} rows, "
-                            f"{int(done.sum())} converged, "
-                            f"{time.perf_counter() - start_time:.2f} s",
-                            flush=True,
-                        )
-        finally:
-            numba.set_num_threads(previous_threads)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_single_threaded_blas())
+            pool = None
+            if n_threads > 1:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=n_threads))
+            for start in range(0, n_rows, CHUNK_ROWS):
+                stop = min(start + CHUNK_ROWS, n_rows)
+                chunk = slice(start, stop)
+                if initial is None:
+                    first = np.repeat(self.x0_[np.newaxis, :], stop - start, axis=0)
+                else:
+                    first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
+                out = _run_groups(run, np.ascontiguousarray(drive[chunk]), first, tol,
+                                  max_steps, 2 * n_threads, pool)
+                (states[chunk], residual[chunk], n_steps[chunk], status[chunk],
+                 contraction[chunk]) = out[:5]
+                if accelerated is not None:
+                    accelerated[chunk] = out[5]
+                if verbose:
+                    done = status[:stop] == _kernels.CONVERGED
+                    print(
+                        f"[{type(self).__name__}] {stop}/{n_rows} rows, "
+                        f"{int(done.sum())} converged, "
+                        f"{time.perf_counter() - start_time:.2f} s",
+                        flush=True,
+                    )
         if accelerated is not None:
             check = np.flatnonzero(accelerated & (status == _kernels.CONVERGED))
             failed = check[~self._verify_accelerated(states[check])] if check.size else check
@@ -661,7 +700,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             jacobian = weights * (1.0 - np.tanh(state) ** 2)[np.newaxis, :] - eye
             return np.abs(np.linalg.eigvals(eye + scale[:, np.newaxis] * jacobian)).max() < 1.0
 
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             with ThreadPoolExecutor(max_workers=self._n_threads()) as pool:
                 return np.array(list(pool.map(euler_stable, states)), dtype=bool)
 
@@ -751,6 +790,11 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         extra = {}
         if stability:
             extra = self._stability(drive, states, converged, at_max, dynamics)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = np.abs(drive).max(axis=1, initial=0.0)
+            stuck = np.where(at_max, np.abs(states).max(axis=1, initial=0.0), 0.0)
+            resolution = PRECISION_ULPS * np.finfo(np.float64).eps * np.maximum(scale, stuck)
+        dynamics[~converged & ~(resolution <= self.tol)] = "precision"
         dynamics = dynamics.astype(str) if len(dynamics) else np.array([], dtype="<U11")
         with np.errstate(over="ignore", invalid="ignore"):
             outputs = outputs.astype(X.dtype, copy=False)
@@ -780,7 +824,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 
         if rows.size:
             # LAPACK releases the GIL: one single-threaded eigenproblem per thread.
-            with _blas_controller().limit(limits=1, user_api="blas"):
+            with _single_threaded_blas():
                 with ThreadPoolExecutor(max_workers=self._n_threads()) as pool:
                     leading[rows] = list(pool.map(leading_eigenvalue, rows))
         with np.errstate(invalid="ignore"):
@@ -912,12 +956,24 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             With ``on_nonconvergence="raise"``, when any row did not converge.
         """
         result = self.solve(X)
-        if not result.converged.all():
-            message = _describe_failures(result, self.max_steps)
+        overflow = result.converged & np.isnan(result.outputs).any(axis=1)
+        failed = ~result.converged | overflow
+        if failed.any():
+            parts = []
+            if not result.converged.all():
+                parts.append(_describe_failures(result, self.max_steps, self.tol))
+            if overflow.any():
+                rows = np.flatnonzero(overflow)
+                shown = ", ".join(map(str, rows[:10])) + (", ..." if rows.size > 10 else "")
+                parts.append(
+                    f"{rows.size} rows (rows {shown}) reached a fixed point beyond the range "
+                    f"of {result.outputs.dtype}, the dtype of X: they are NaN; pass float64 X."
+                )
+            message = " ".join(parts)
             if self.on_nonconvergence == "raise":
                 raise NonConvergenceError(message)
             if self.on_nonconvergence == "nan":
-                result.outputs[~result.converged] = np.nan
+                result.outputs[failed] = np.nan
                 message += " They are set to NaN."
             warnings.warn(message, ConvergenceWarning, stacklevel=2)
         return result.outputs
@@ -926,6 +982,28 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _run_groups(run, drive, initial, tol, max_steps, n_groups, pool):
+    """Run the serial, GIL-releasing kernel on interleaved groups of rows, in threads.
+
+    Group ``w`` holds rows ``w, w + n_groups, ...``, as the former ``prange``
+    over workers did, so the answers do not change; no numba threading layer is
+    used, so calls from several threads and from forked processes are safe.
+    """
+    n_rows = drive.shape[0]
+    n_groups = max(1, min(n_groups, n_rows))
+    groups = [np.arange(w, n_rows, n_groups) for w in range(n_groups)]
+
+    def one(rows):
+        return run(drive[rows], initial[rows], tol, max_steps)
+
+    parts = list(pool.map(one, groups)) if pool is not None else [one(g) for g in groups]
+    outputs = [np.empty((n_rows,) + a.shape[1:], dtype=a.dtype) for a in parts[0]]
+    for rows, part in zip(groups, parts, strict=True):
+        for output, array in zip(outputs, part, strict=True):
+            output[rows] = array
+    return outputs
 
 
 def _gate(value, gain, offset):

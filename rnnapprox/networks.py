@@ -195,6 +195,8 @@ class RateNetwork(NetworkParams):
         n_units = weights.shape[0]
         if weights.shape != (n_units, n_units):
             raise ValueError(f"weights must be a square matrix; got shape {weights.shape}.")
+        if n_units == 0:
+            raise ValueError("weights must have at least one unit; got shape (0, 0).")
         input_weights = None
         if self.input_weights is not None:
             input_weights = _as_finite_array(self.input_weights, "input_weights", ndim=(2,))
@@ -220,6 +222,8 @@ def _square(value, name, n_units=None):
     array = _as_finite_array(value, name, ndim=(2,))
     if array.shape[0] != array.shape[1]:
         raise ValueError(f"{name} must be a square matrix; got shape {array.shape}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one unit; got shape (0, 0).")
     if n_units is not None and array.shape[0] != n_units:
         raise ValueError(
             f"{name} must have shape ({n_units}, {n_units}) like weights; got {array.shape}."
