@@ -148,12 +148,15 @@ def main_benchmark(n_partitions, n_rows, n_sample, repeats):
 
     steps = result.n_steps
     print(f"soft winner-take-all: N = {n_units} units, {n_rows} rows, dt {dt}, tol {tol}")
-    print(f"BLAS: {', '.join(sorted({i['internal_api'] + ' ' + str(i.get('architecture')) for i in threadpool_info() if i['user_api'] == 'blas'}))}")
+    blas = {f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
+            if i["user_api"] == "blas"}
+    print(f"BLAS: {', '.join(sorted(blas))}")
     print(f"rows converged: {result.converged.sum()} / {n_rows}; Euler steps per row: min {steps.min()}, "
           f"median {int(np.median(steps))}, max {steps.max()}; total evaluations {evaluations}")
     print(f"agreement: max |rnnapprox - numpy Euler| = {np.abs(result.states - np_states).max():.2e}, "
           f"step counts equal on {np.mean(np_steps == steps):.1%} of rows; "
-          f"max |rnnapprox - solve_ivp| on sample = {np.abs(rates[sample] - np.maximum(ivp_states, 0)).max():.2e}; "
+          "max |rnnapprox - solve_ivp| on sample = "
+          f"{np.abs(rates[sample] - np.maximum(ivp_states, 0)).max():.2e}; "
           f"root lands on the Euler attractor for {root_agree:.0%} of sampled rows")
     print()
     rows = [
@@ -180,14 +183,15 @@ def main_benchmark(n_partitions, n_rows, n_sample, repeats):
 def scaling_benchmark(sizes, n_rows, repeats):
     print(f"\ncost per row and per Euler step vs N ({n_rows} rows, soft winner-take-all "
           "with 16 excitatory units per partition)")
-    print(f"{'N':>6} {'s/row':>10} {'ns/step/row':>12} {'GFLOP/s':>9} {'x flop limit':>13} {'median steps':>13}")
+    print(f"{'N':>6} {'s/row':>10} {'ns/step/row':>12} {'GFLOP/s':>9} {'x flop limit':>13} "
+          f"{'median steps':>13}")
     for n_partitions in sizes:
         network = soft_wta(n_partitions=n_partitions, units_per_partition=16,
                            n_inhibitory=max(2, n_partitions // 2), random_state=0)
         U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, n_partitions))
         rnn = RecurrentFixedPointTransformer(network=network).fit(U)
         result = rnn.solve(U)
-        warm = best_time(lambda rnn=rnn: rnn.solve(U), repeats)
+        warm = best_time(lambda rnn=rnn, U=U: rnn.solve(U), repeats)
         n_units = network.n_units
         evaluations = result.n_steps.sum() + n_rows
         flops = evaluations * 2.0 * n_units**2

@@ -199,8 +199,9 @@ def _save_figure(path, result, test_rows, targets, predictions, recurrent_per_ro
     axes[1].plot(targets.ravel(), predictions.ravel(), ".", ms=1, alpha=0.3)
     top = max(targets.max(), predictions.max())
     axes[1].plot([0, top], [0, top], "k--", lw=0.8)
+    r2 = r2_score(targets, predictions, multioutput="variance_weighted")
     axes[1].set(xlabel="recurrent fixed-point rate", ylabel="feedforward prediction",
-                title=f"held-out rows (R$^2$ = {r2_score(targets, predictions, multioutput='variance_weighted'):.3f})")
+                title=f"held-out rows (R$^2$ = {r2:.3f})")
     axes[2].bar(["recurrent", "feedforward"], [recurrent_per_row * 1e6, ff_per_row * 1e6],
                 color=["tab:blue", "tab:orange"])
     axes[2].set(ylabel="time per row (µs)", yscale="log", title="cost of one answer")

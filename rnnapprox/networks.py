@@ -99,7 +99,9 @@ def _as_finite_array(value, name, ndim):
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a real numeric array; got {type(value).__name__}.") from exc
     if array.ndim not in ndim:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions; got shape {array.shape}.")
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndim))} dimensions; got shape {array.shape}."
+        )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return array
