@@ -15,7 +15,9 @@ number comes from this one process on this machine:
 - ``solve_ivp``: ``scipy.integrate.solve_ivp`` (RK45) per row on a sample,
   stopped by an event when the residual reaches ``tol``;
 - ``root``: ``scipy.optimize.root`` (hybr) per row on a sample, from the same
-  ``x0``, with the fraction landing on the Euler attractor.
+  ``x0``, with the fraction landing on the Euler attractor;
+- ``--scaling``: cost per row and per step for N = 50 ... 1000, and time vs
+  number of rows against the numpy loop.
 """
 
 import argparse
@@ -200,6 +202,25 @@ def scaling_benchmark(sizes, n_rows, repeats):
               f"{flops / warm / 1e9:>9.1f} {warm / limit:>13.2f} {int(np.median(result.n_steps)):>13}")
 
 
+def rows_benchmark(row_counts, repeats):
+    """Time vs number of rows: rnnapprox against batched numpy Euler on the same rows."""
+    network = soft_wta(n_partitions=6, units_per_partition=16, n_inhibitory=8, random_state=0)
+    U_all = np.random.default_rng(0).uniform(0.0, 1.0, size=(max(row_counts), 6))
+    rnn = RecurrentFixedPointTransformer(network=network).fit(U_all)
+    rnn.solve(U_all[:10])
+    drive_all = U_all @ rnn.input_weights_.T + rnn.bias_
+    print(f"\ntime vs number of rows (soft winner-take-all, N = {network.n_units})")
+    print(f"{'rows':>8} {'rnnapprox s':>12} {'us/row':>8} {'numpy Euler s':>14} {'numpy / rnnapprox':>18}")
+    for n_rows in row_counts:
+        U = U_all[:n_rows]
+        warm = best_time(lambda U=U: rnn.solve(U), repeats)
+        start = time.perf_counter()
+        numpy_euler(drive_all[:n_rows], rnn.weights_, 0.1 / rnn.tau_, 1e-6, 10_000)
+        numpy_time = time.perf_counter() - start
+        print(f"{n_rows:>8} {warm:>12.4f} {warm / n_rows * 1e6:>8.1f} {numpy_time:>14.3f} "
+              f"{numpy_time / warm:>18.1f}")
+
+
 def methods_benchmark(n_rows, repeats):
     """method="anderson" against method="euler" on the soft winner-take-all benchmark."""
     network = soft_wta(n_partitions=6, units_per_partition=16, n_inhibitory=8, random_state=0)
@@ -228,7 +249,8 @@ def methods_benchmark(n_rows, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run: 1,000 rows, fewer repeats")
-    parser.add_argument("--scaling", action="store_true", help="add cost vs N for N = 50 ... 1000")
+    parser.add_argument("--scaling", action="store_true",
+                        help="add cost vs N for N = 50 ... 1000 and time vs number of rows")
     parser.add_argument("--methods", action="store_true",
                         help="add method='anderson' against method='euler'")
     parser.add_argument("--methods-only", action="store_true", help="only the methods table")
@@ -241,6 +263,7 @@ def main():
     main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
     if args.scaling:
         scaling_benchmark([3, 6, 12, 25, 60], n_rows=1000 if args.quick else 2000, repeats=2)
+        rows_benchmark([10, 100, 1000, 10_000] + ([] if args.quick else [50_000]), repeats=2)
     if args.methods:
         methods_benchmark(n_rows, repeats=3)
 
