@@ -79,6 +79,40 @@ def _window_ratio(code, window_mid, window_late):
     return window_late / window_mid
 
 
+@numba.njit(inline="always")
+def _load_row(slot, r, initial_states, drive, state, d, divergence_threshold,
+              slot_row, slot_bound, slot_steps, slot_mid, slot_late):
+    """Put pending row ``r`` in block slot ``slot``: start state, drive, fresh bookkeeping.
+
+    The divergence bound of the row is ``divergence_threshold * (1 + max|d|)``.
+    """
+    for j in range(state.shape[1]):
+        state[slot, j] = initial_states[r, j]
+    bound = 0.0
+    for j in range(d.shape[1]):
+        d[slot, j] = drive[r, j]
+        bound = max(bound, abs(drive[r, j]))
+    slot_row[slot] = r
+    slot_bound[slot] = divergence_threshold * (1.0 + bound)
+    slot_steps[slot] = 0
+    slot_mid[slot] = np.inf
+    slot_late[slot] = -1.0
+
+
+@numba.njit(inline="always")
+def _move_row(source, slot, state, d, slot_row, slot_bound, slot_steps, slot_mid, slot_late):
+    """Move the row in block slot ``source`` to ``slot`` (state, drive, bookkeeping)."""
+    for j in range(state.shape[1]):
+        state[slot, j] = state[source, j]
+    for j in range(d.shape[1]):
+        d[slot, j] = d[source, j]
+    slot_row[slot] = slot_row[source]
+    slot_bound[slot] = slot_bound[source]
+    slot_steps[slot] = slot_steps[source]
+    slot_mid[slot] = slot_mid[source]
+    slot_late[slot] = slot_late[source]
+
+
 @_jit(nogil=True)
 def _integrate_rows(
     rows,
@@ -122,15 +156,8 @@ def _integrate_rows(
     next_row = 0
     n_active = 0
     while n_active < size:
-        r = rows[next_row]
-        bound = 0.0
-        for j in range(n_units):
-            x[n_active, j] = initial_states[r, j]
-            d[n_active, j] = drive[r, j]
-            bound = max(bound, abs(drive[r, j]))
-        slot_row[n_active] = r
-        slot_bound[n_active] = divergence_threshold * (1.0 + bound)
-        slot_steps[n_active] = 0
+        _load_row(n_active, rows[next_row], initial_states, drive, x, d, divergence_threshold,
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
         n_active += 1
         next_row += 1
 
@@ -178,28 +205,14 @@ def _integrate_rows(
                 n_active -= 1
                 source = n_active
             if source < 0:
-                bound = 0.0
-                for j in range(n_units):
-                    x[i, j] = initial_states[r, j]
-                    d[i, j] = drive[r, j]
-                    bound = max(bound, abs(drive[r, j]))
-                slot_row[i] = r
-                slot_bound[i] = divergence_threshold * (1.0 + bound)
-                slot_steps[i] = 0
-                slot_mid[i] = np.inf
-                slot_late[i] = -1.0
+                _load_row(i, r, initial_states, drive, x, d, divergence_threshold,
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 # The refilled slot has no fresh product: evaluate it next step.
                 i += 1
             elif source != i:
+                _move_row(source, i, x, d, slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 for j in range(n_units):
-                    x[i, j] = x[source, j]
-                    d[i, j] = d[source, j]
                     g[i, j] = g[source, j]
-                slot_row[i] = slot_row[source]
-                slot_bound[i] = slot_bound[source]
-                slot_steps[i] = slot_steps[source]
-                slot_mid[i] = slot_mid[source]
-                slot_late[i] = slot_late[source]
                 # The moved row's g is still valid; examine it in this slot.
     return 0
 
@@ -337,16 +350,8 @@ def _integrate_gated_rows(
     next_row = 0
     n_active = 0
     while n_active < size:
-        r = rows[next_row]
-        bound = 0.0
-        for j in range(n_state):
-            s[n_active, j] = initial_states[r, j]
-        for j in range(n_units):
-            d[n_active, j] = drive[r, j]
-            bound = max(bound, abs(drive[r, j]))
-        slot_row[n_active] = r
-        slot_bound[n_active] = divergence_threshold * (1.0 + bound)
-        slot_steps[n_active] = 0
+        _load_row(n_active, rows[next_row], initial_states, drive, s, d, divergence_threshold,
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
         n_active += 1
         next_row += 1
 
@@ -405,32 +410,16 @@ def _integrate_gated_rows(
                 n_active -= 1
                 source = n_active
             if source < 0:
-                bound = 0.0
-                for j in range(n_state):
-                    s[i, j] = initial_states[r, j]
-                for j in range(n_units):
-                    d[i, j] = drive[r, j]
-                    bound = max(bound, abs(drive[r, j]))
-                slot_row[i] = r
-                slot_bound[i] = divergence_threshold * (1.0 + bound)
-                slot_steps[i] = 0
-                slot_mid[i] = np.inf
-                slot_late[i] = -1.0
+                _load_row(i, r, initial_states, drive, s, d, divergence_threshold,
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 i += 1
             elif source != i:
                 # The moved row has not been examined yet: bring its products along.
-                for j in range(n_state):
-                    s[i, j] = s[source, j]
+                _move_row(source, i, s, d, slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 for j in range(n_units):
-                    d[i, j] = d[source, j]
                     product_h[i, j] = product_h[source, j]
                 for j in range(2 * n_units):
                     product_zr[i, j] = product_zr[source, j]
-                slot_row[i] = slot_row[source]
-                slot_bound[i] = slot_bound[source]
-                slot_steps[i] = slot_steps[source]
-                slot_mid[i] = slot_mid[source]
-                slot_late[i] = slot_late[source]
     return 0
 
 
@@ -644,14 +633,8 @@ def _anderson_rows(
     next_row = 0
     n_active = 0
     while n_active < size:
-        r = rows[next_row]
-        bound = 0.0
-        for j in range(n_units):
-            x[n_active, j] = initial_states[r, j]
-            d[n_active, j] = drive[r, j]
-            bound = max(bound, abs(drive[r, j]))
-        slot_row[n_active] = r
-        slot_bound[n_active] = divergence_threshold * (1.0 + bound)
+        _load_row(n_active, rows[next_row], initial_states, drive, x, d, divergence_threshold,
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
         n_active += 1
         next_row += 1
 
@@ -792,16 +775,8 @@ def _anderson_rows(
                 n_active -= 1
                 source = n_active
             if source < 0:
-                bound = 0.0
-                for j in range(n_units):
-                    x[i, j] = initial_states[r, j]
-                    d[i, j] = drive[r, j]
-                    bound = max(bound, abs(drive[r, j]))
-                slot_row[i] = r
-                slot_bound[i] = divergence_threshold * (1.0 + bound)
-                slot_steps[i] = 0
-                slot_mid[i] = np.inf
-                slot_late[i] = -1.0
+                _load_row(i, r, initial_states, drive, x, d, divergence_threshold,
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 mode[i] = 0
                 settled[i] = 0
                 previous[i] = np.inf
@@ -809,9 +784,8 @@ def _anderson_rows(
                 attempts[i] = 0
                 i += 1
             elif source != i:
+                _move_row(source, i, x, d, slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 for j in range(n_units):
-                    x[i, j] = x[source, j]
-                    d[i, j] = d[source, j]
                     g[i, j] = g[source, j]
                     saved[i, j] = saved[source, j]
                     last_x[i, j] = last_x[source, j]
@@ -820,11 +794,6 @@ def _anderson_rows(
                     for j in range(n_units):
                         delta_x[i, a, j] = delta_x[source, a, j]
                         delta_f[i, a, j] = delta_f[source, a, j]
-                slot_row[i] = slot_row[source]
-                slot_bound[i] = slot_bound[source]
-                slot_steps[i] = slot_steps[source]
-                slot_mid[i] = slot_mid[source]
-                slot_late[i] = slot_late[source]
                 mode[i] = mode[source]
                 settled[i] = settled[source]
                 previous[i] = previous[source]
