@@ -254,7 +254,9 @@ def euler_rate_fixed_points(
     block_size : int
         Rows integrated together, one matrix product per step.
     n_workers : int
-        Independent groups of rows, run in parallel threads.
+        Interleaved groups of rows (``w, w + n_workers, ...``) integrated one
+        after the other; the caller runs groups in parallel threads (the
+        kernel releases the GIL) and passes 1 here.
 
     Returns
     -------

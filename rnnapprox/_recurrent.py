@@ -987,8 +987,8 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 def _run_groups(run, drive, initial, tol, max_steps, n_groups, pool):
     """Run the serial, GIL-releasing kernel on interleaved groups of rows, in threads.
 
-    Group ``w`` holds rows ``w, w + n_groups, ...``, as the former ``prange``
-    over workers did, so the answers do not change; no numba threading layer is
+    Group ``w`` holds rows ``w, w + n_groups, ...``, so each group mixes slow
+    and fast rows and the threads stay balanced; no numba threading layer is
     used, so calls from several threads and from forked processes are safe.
     """
     n_rows = drive.shape[0]
