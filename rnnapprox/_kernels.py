@@ -81,10 +81,11 @@ def _window_ratio(code, window_mid, window_late):
 
 @numba.njit(inline="always")
 def _load_row(slot, r, initial_states, drive, state, d, divergence_threshold,
-              slot_row, slot_bound, slot_steps, slot_mid, slot_late):
+              slot_row, slot_bound, slot_steps, slot_mid, slot_late, first_step):
     """Put pending row ``r`` in block slot ``slot``: start state, drive, fresh bookkeeping.
 
-    The divergence bound of the row is ``divergence_threshold * (1 + max|d|)``.
+    The divergence bound of the row is ``divergence_threshold * (1 + max|d|)``;
+    its step counter starts at ``first_step`` (a resumed integration).
     """
     for j in range(state.shape[1]):
         state[slot, j] = initial_states[r, j]
@@ -94,7 +95,7 @@ def _load_row(slot, r, initial_states, drive, state, d, divergence_threshold,
         bound = max(bound, abs(drive[r, j]))
     slot_row[slot] = r
     slot_bound[slot] = divergence_threshold * (1.0 + bound)
-    slot_steps[slot] = 0
+    slot_steps[slot] = first_step
     slot_mid[slot] = np.inf
     slot_late[slot] = -1.0
 
@@ -113,6 +114,55 @@ def _move_row(source, slot, state, d, slot_row, slot_bound, slot_steps, slot_mid
     slot_late[slot] = slot_late[source]
 
 
+#: Extra exit codes of the certified Euler kernel (``method="newton"``), never
+#: returned to users: the row's active set has been unchanged for
+#: ``settle_steps`` steps and it needs a candidate, or its candidate is certified.
+SETTLED, CERTIFIED = 3, 4
+#: Candidate modes of a row in the certified kernel: none tried yet for the
+#: current active set, tried and none found, candidate given.
+FRESH, NO_CANDIDATE, CANDIDATE = -1, 0, 1
+
+
+@numba.njit(inline="always")
+def _certificate_holds(x, candidate, bound, info, slot, step, max_steps, tol):
+    """Whether Euler from ``x[slot]`` provably converges to ``candidate[slot]`` in time.
+
+    ``bound`` holds the region's row bounds ``c_i`` and ``info`` its period
+    ``J``, residual norm and ``max c`` (see ``ActiveSetCertifier``): the
+    iterates keep the signs of ``x*`` when ``c_i ||x - x*|| < |x*_i|`` for
+    every unit, and reach ``tol`` within ``J (1 + ceil(log2(||R|| max(c)
+    ||x - x*|| / tol)))`` steps.
+    """
+    distance = 0.0
+    for j in range(x.shape[1]):
+        distance = max(distance, abs(x[slot, j] - candidate[slot, j]))
+    for j in range(x.shape[1]):
+        if not bound[slot, j] * distance < abs(candidate[slot, j]):
+            return False
+    if distance == 0.0:
+        return True
+    halvings = np.log2(info[slot, 1] * info[slot, 2] * distance / tol)
+    needed = info[slot, 0] * (1.0 + np.ceil(max(halvings, 0.0)))
+    return step + needed <= max_steps
+
+
+@numba.njit(inline="always")
+def _load_candidate(slot, r, modes, candidates, bounds, infos, windows, slot_mode,
+                    slot_unchanged, slot_candidate, slot_row_bound, slot_info, slot_mid,
+                    slot_late):
+    """Put row ``r``'s candidate mode, fixed point, certificate bounds and residual windows in ``slot``."""
+    slot_mid[slot] = windows[r, 0]
+    slot_late[slot] = windows[r, 1]
+    slot_mode[slot] = modes[r]
+    slot_unchanged[slot] = 0
+    if modes[r] == CANDIDATE:
+        for j in range(slot_candidate.shape[1]):
+            slot_candidate[slot, j] = candidates[r, j]
+            slot_row_bound[slot, j] = bounds[r, j]
+        for j in range(3):
+            slot_info[slot, j] = infos[r, j]
+
+
 @_jit(nogil=True)
 def _integrate_rows(
     rows,
@@ -125,6 +175,14 @@ def _integrate_rows(
     divergence_threshold,
     activation,
     block_size,
+    certify,
+    first_steps,
+    modes,
+    candidates,
+    bounds,
+    infos,
+    windows,
+    settle_steps,
     states,
     residuals,
     n_steps,
@@ -140,6 +198,16 @@ def _integrate_rows(
     ``max_steps`` updates, and the next pending row takes its slot. For rows
     stopped at ``max_steps``, ``contraction`` receives the residual trend
     (see ``_window_update``).
+
+    With ``certify`` (relu only, ``method="newton"``) rows start at
+    ``first_steps`` with candidate ``modes``; a row also leaves as
+    ``CERTIFIED`` when its candidate passes ``_certificate_holds``, and as
+    ``SETTLED`` when it has no candidate tried for its active set and that
+    set has not changed for ``settle_steps`` steps. A change of active set
+    drops the candidate. ``windows`` carries each row's residual windows
+    (``_window_update``) in and out, so a resumed row's ``contraction`` is
+    the one of an uninterrupted run. Without ``certify`` the per-row arrays
+    are unused.
     """
     n_units = drive.shape[1]
     n_rows = rows.shape[0]
@@ -153,11 +221,23 @@ def _integrate_rows(
     slot_bound = np.empty(size)
     slot_mid = np.full(size, np.inf)
     slot_late = np.full(size, -1.0)
+    n_extra = n_units if certify else 0
+    slot_mode = np.empty(size, dtype=np.int8)
+    slot_unchanged = np.zeros(size, dtype=np.int64)
+    slot_candidate = np.empty((size, n_extra))
+    slot_row_bound = np.empty((size, n_extra))
+    slot_info = np.empty((size, 3))
     next_row = 0
     n_active = 0
-    while n_active < size:
-        _load_row(n_active, rows[next_row], initial_states, drive, x, d, divergence_threshold,
-                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+    while n_active < size or (n_active > 0 and next_row < n_rows and False):
+        r = rows[next_row]
+        _load_row(n_active, r, initial_states, drive, x, d, divergence_threshold,
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late,
+                  first_steps[r] if certify else 0)
+        if certify:
+            _load_candidate(n_active, r, modes, candidates, bounds, infos, windows, slot_mode,
+                            slot_unchanged, slot_candidate, slot_row_bound, slot_info, slot_mid,
+                            slot_late)
         n_active += 1
         next_row += 1
 
@@ -183,10 +263,24 @@ def _integrate_rows(
                 code = DIVERGED
             elif slot_steps[i] >= max_steps:
                 code = MAX_STEPS
+            elif certify and slot_mode[i] == CANDIDATE and _certificate_holds(
+                    x, slot_candidate, slot_row_bound, slot_info, i, slot_steps[i], max_steps, tol):
+                code = CERTIFIED
+            elif certify and slot_mode[i] == FRESH and slot_unchanged[i] >= settle_steps:
+                code = SETTLED
             else:
+                changed = False
                 for j in range(n_units):
+                    before = x[i, j] > 0.0
                     x[i, j] += rate_scale[j] * g[i, j]
+                    changed = changed or (before != (x[i, j] > 0.0))
                 slot_steps[i] += 1
+                if certify:
+                    if changed:
+                        slot_unchanged[i] = 0
+                        slot_mode[i] = FRESH
+                    else:
+                        slot_unchanged[i] += 1
                 i += 1
                 continue
             r = slot_row[i]
@@ -196,6 +290,9 @@ def _integrate_rows(
             n_steps[r] = slot_steps[i]
             status[r] = code
             contraction[r] = _window_ratio(code, slot_mid[i], slot_late[i])
+            if certify:
+                windows[r, 0] = slot_mid[i]
+                windows[r, 1] = slot_late[i]
             # Refill the slot with the next pending row, or close the gap.
             if next_row < n_rows:
                 r = rows[next_row]
@@ -206,13 +303,26 @@ def _integrate_rows(
                 source = n_active
             if source < 0:
                 _load_row(i, r, initial_states, drive, x, d, divergence_threshold,
-                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late,
+                          first_steps[r] if certify else 0)
+                if certify:
+                    _load_candidate(i, r, modes, candidates, bounds, infos, windows, slot_mode,
+                                    slot_unchanged, slot_candidate, slot_row_bound, slot_info,
+                                    slot_mid, slot_late)
                 # The refilled slot has no fresh product: evaluate it next step.
                 i += 1
             elif source != i:
                 _move_row(source, i, x, d, slot_row, slot_bound, slot_steps, slot_mid, slot_late)
                 for j in range(n_units):
                     g[i, j] = g[source, j]
+                if certify:
+                    slot_mode[i] = slot_mode[source]
+                    slot_unchanged[i] = slot_unchanged[source]
+                    for j in range(n_units):
+                        slot_candidate[i, j] = slot_candidate[source, j]
+                        slot_row_bound[i, j] = slot_row_bound[source, j]
+                    for j in range(3):
+                        slot_info[i, j] = slot_info[source, j]
                 # The moved row's g is still valid; examine it in this slot.
     return 0
 
@@ -283,16 +393,72 @@ def euler_rate_fixed_points(
     drive_c = np.ascontiguousarray(drive)
     initial_c = np.ascontiguousarray(initial_states)
     scale_c = np.ascontiguousarray(rate_scale)
+    no_steps = np.zeros(0, dtype=np.int64)
+    no_modes = np.zeros(0, dtype=np.int8)
+    no_rows = np.empty((0, n_units))
+    no_infos = np.empty((0, 3))
     n_workers = max(1, min(n_workers, n_rows))
     for w in range(n_workers):
         rows = np.arange(w, n_rows, n_workers)
         if rows.shape[0] > 0:
             _integrate_rows(
                 rows, drive_c, initial_c, weights_t, scale_c, tol, max_steps,
-                divergence_threshold, activation, block_size,
+                divergence_threshold, activation, block_size, False,
+                no_steps, no_modes, no_rows, no_rows, no_infos, no_infos, 0,
                 states, residuals, n_steps, status, contraction,
             )
     return states, residuals, n_steps, status, contraction
+
+
+@_jit(nogil=True)
+def euler_certified_rate_fixed_points(
+    drive,
+    initial_states,
+    first_steps,
+    modes,
+    candidates,
+    bounds,
+    infos,
+    windows,
+    weights,
+    rate_scale,
+    tol,
+    max_steps,
+    divergence_threshold,
+    block_size,
+    settle_steps,
+):
+    """Euler for relu networks that stops rows to fetch or use a certified candidate.
+
+    The integration of :func:`euler_rate_fixed_points` (relu), resumed at
+    ``first_steps`` per row, with two more exit codes in ``status``:
+    ``SETTLED`` (the active set has not changed for ``settle_steps`` steps and
+    the row's mode is ``FRESH``: the caller should look for a candidate) and
+    ``CERTIFIED`` (mode ``CANDIDATE`` and ``_certificate_holds``: Euler
+    provably converges to ``candidates[r]``). ``modes``, ``candidates``,
+    ``bounds`` (row bounds ``c``) and ``infos`` (period, residual norm, max
+    ``c``) come from ``rnnapprox._active_set.ActiveSetCertifier``;
+    ``windows`` (shape ``(n_rows, 2)``, ``(inf, -1)`` for a fresh row) are
+    the residual windows so far. Returns the five arrays of
+    :func:`euler_rate_fixed_points` and the updated windows.
+    """
+    n_rows, n_units = drive.shape
+    states = np.empty((n_rows, n_units))
+    residuals = np.empty(n_rows)
+    n_steps = np.zeros(n_rows, dtype=np.int64)
+    status = np.zeros(n_rows, dtype=np.int8)
+    contraction = np.full(n_rows, np.nan)
+    windows_out = np.ascontiguousarray(windows).copy()
+    if n_rows > 0:
+        _integrate_rows(
+            np.arange(n_rows), np.ascontiguousarray(drive), np.ascontiguousarray(initial_states),
+            np.ascontiguousarray(weights.T), np.ascontiguousarray(rate_scale), tol, max_steps,
+            divergence_threshold, 0, block_size, True, first_steps, modes,
+            np.ascontiguousarray(candidates), np.ascontiguousarray(bounds),
+            np.ascontiguousarray(infos), windows_out, settle_steps, states, residuals, n_steps,
+            status, contraction,
+        )
+    return states, residuals, n_steps, status, contraction, windows_out
 
 
 @numba.njit(inline="always")
@@ -353,7 +519,7 @@ def _integrate_gated_rows(
     n_active = 0
     while n_active < size:
         _load_row(n_active, rows[next_row], initial_states, drive, s, d, divergence_threshold,
-                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late, 0)
         n_active += 1
         next_row += 1
 
@@ -413,7 +579,7 @@ def _integrate_gated_rows(
                 source = n_active
             if source < 0:
                 _load_row(i, r, initial_states, drive, s, d, divergence_threshold,
-                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late, 0)
                 i += 1
             elif source != i:
                 # The moved row has not been examined yet: bring its products along.
@@ -636,7 +802,7 @@ def _anderson_rows(
     n_active = 0
     while n_active < size:
         _load_row(n_active, rows[next_row], initial_states, drive, x, d, divergence_threshold,
-                  slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+                  slot_row, slot_bound, slot_steps, slot_mid, slot_late, 0)
         n_active += 1
         next_row += 1
 
@@ -778,7 +944,7 @@ def _anderson_rows(
                 source = n_active
             if source < 0:
                 _load_row(i, r, initial_states, drive, x, d, divergence_threshold,
-                          slot_row, slot_bound, slot_steps, slot_mid, slot_late)
+                          slot_row, slot_bound, slot_steps, slot_mid, slot_late, 0)
                 mode[i] = 0
                 settled[i] = 0
                 previous[i] = np.inf
@@ -854,3 +1020,151 @@ def anderson_rate_fixed_points(
                 states, residuals, n_steps, status, contraction, accelerated,
             )
     return states, residuals, n_steps, status, contraction, accelerated
+
+
+@_jit(nogil=True)
+def region_fixed_points(states, drive, weights, points, found):
+    """The fixed point of each row's relu region, for ``method="newton"``.
+
+    Row ``r``'s region is its active set ``A = {i : states[r, i] > 0}``; its
+    fixed point solves ``(I - W_AA) x_A = d_A`` (Gaussian elimination with
+    partial pivoting) and ``x_I = W_IA x_A + d_I``. ``found[r]`` is True when
+    the system is not numerically singular and ``x`` has the region's signs
+    (``x_A > 0``, ``x_I < 0``): ``x`` is then a fixed point of the network,
+    written to ``points[r]``.
+    """
+    n_rows, n_units = states.shape
+    index = np.empty(n_units, dtype=np.int64)
+    system = np.empty((n_units, n_units))
+    solution = np.empty(n_units)
+    for r in range(n_rows):
+        n_active = 0
+        for j in range(n_units):
+            if states[r, j] > 0.0:
+                index[n_active] = j
+                n_active += 1
+        scale = 1.0
+        for a in range(n_active):
+            for b in range(n_active):
+                system[a, b] = -weights[index[a], index[b]]
+            system[a, a] += 1.0
+            solution[a] = drive[r, index[a]]
+            for b in range(n_active):
+                scale = max(scale, abs(system[a, b]))
+        singular = False
+        for k in range(n_active):
+            pivot = k
+            for a in range(k + 1, n_active):
+                if abs(system[a, k]) > abs(system[pivot, k]):
+                    pivot = a
+            if not abs(system[pivot, k]) > 1e-12 * scale:
+                singular = True
+                break
+            if pivot != k:
+                for b in range(k, n_active):
+                    system[k, b], system[pivot, b] = system[pivot, b], system[k, b]
+                solution[k], solution[pivot] = solution[pivot], solution[k]
+            for a in range(k + 1, n_active):
+                factor = system[a, k] / system[k, k]
+                if factor != 0.0:
+                    for b in range(k + 1, n_active):
+                        system[a, b] -= factor * system[k, b]
+                    solution[a] -= factor * solution[k]
+        found[r] = not singular
+        if singular:
+            continue
+        for k in range(n_active - 1, -1, -1):
+            total = solution[k]
+            for b in range(k + 1, n_active):
+                total -= system[k, b] * solution[b]
+            solution[k] = total / system[k, k]
+        for j in range(n_units):
+            total = drive[r, j]
+            for a in range(n_active):
+                total += weights[j, index[a]] * solution[a]
+            points[r, j] = total
+            if (total > 0.0) != (states[r, j] > 0.0) or total == 0.0:
+                found[r] = False
+        for a in range(n_active):
+            points[r, index[a]] = solution[a]
+    return 0
+
+
+@_jit(nogil=True)
+def power_row_bounds(weights, rate_scale, active, decay, limit, growth_limit, bound):
+    """Row bounds of the powers of a relu region's Euler map, for ``method="newton"``.
+
+    In region ``active`` the Euler map is ``M = I - S + S W D_A``; active
+    units first, ``M = [[M_AA, 0], [M_IA, diag(p)]]`` with ``p = 1 - dt /
+    tau`` of the inactive units (which do not feed back). Writes ``bound[i]
+    >= max_{r <= J} ||row_i(M^r)||_1``: exact for active units (rows of
+    ``M_AA^r``); for an inactive unit ``|p_i|^r + y_r[i]`` with ``y_r =
+    |p| y_{r-1} + |M_IA| a_{r-1}``, ``a_k`` the row norms of ``M_AA^k``,
+    which bounds ``||row_i(M^r)||_1`` at the cost of one product with
+    ``|M_IA|`` per power. Returns the first ``J <= limit`` whose bounds are
+    all at most ``decay`` (so ``||M^J||_inf <= decay``), or 0 when there is
+    none or a bound exceeds ``growth_limit`` first. Cost: ``J`` products of
+    ``|A| x |A|`` matrices.
+    """
+    n_units = weights.shape[0]
+    n_active = 0
+    for j in range(n_units):
+        if active[j]:
+            n_active += 1
+    n_passive = n_units - n_active
+    active_index = np.empty(n_active, dtype=np.int64)
+    passive_index = np.empty(n_passive, dtype=np.int64)
+    a = 0
+    b = 0
+    for j in range(n_units):
+        if active[j]:
+            active_index[a] = j
+            a += 1
+        else:
+            passive_index[b] = j
+            b += 1
+    euler_active = np.empty((n_active, n_active))
+    for i in range(n_active):
+        for k in range(n_active):
+            euler_active[i, k] = rate_scale[active_index[i]] * weights[active_index[i], active_index[k]]
+        euler_active[i, i] += 1.0 - rate_scale[active_index[i]]
+    coupling = np.empty((n_passive, n_active))
+    passive_decay = np.empty(n_passive)
+    for i in range(n_passive):
+        unit = passive_index[i]
+        passive_decay[i] = abs(1.0 - rate_scale[unit])
+        for k in range(n_active):
+            coupling[i, k] = abs(rate_scale[unit] * weights[unit, active_index[k]])
+    power = np.eye(n_active)
+    following = np.empty((n_active, n_active))
+    norms = np.ones(n_active)
+    spill = np.zeros(n_passive)
+    passive_power = np.ones(n_passive)
+    for j in range(n_units):
+        bound[j] = 1.0
+    for period in range(1, limit + 1):
+        largest = 0.0
+        for i in range(n_passive):
+            total = 0.0
+            for k in range(n_active):
+                total += coupling[i, k] * norms[k]
+            spill[i] = passive_decay[i] * spill[i] + total
+            passive_power[i] *= passive_decay[i]
+            value = passive_power[i] + spill[i]
+            largest = max(largest, value)
+            bound[passive_index[i]] = max(bound[passive_index[i]], value)
+        if n_active > 0:
+            np.dot(euler_active, power, following)
+            power[:, :] = following
+        for i in range(n_active):
+            total = 0.0
+            for k in range(n_active):
+                total += abs(power[i, k])
+            norms[i] = total
+            largest = max(largest, total)
+            bound[active_index[i]] = max(bound[active_index[i]], total)
+        if largest <= decay:
+            return period
+        if largest > growth_limit:
+            return 0
+    return 0

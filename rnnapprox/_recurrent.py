@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from . import _kernels
+from ._active_set import ActiveSetCertifier
 from .networks import random_tanh_network
 
 __all__ = ["RecurrentFixedPointTransformer", "FixedPointResult", "NonConvergenceError"]
@@ -45,6 +46,10 @@ LYAPUNOV_EPSILON = 1e-7
 #: exp(LYAPUNOV_E_FOLDS) over the estimation horizon T (lambda T > 5), and
 #: settling when it shrank by as much (lambda T < -5); otherwise oscillating.
 LYAPUNOV_E_FOLDS = 5.0
+
+#: ``method="newton"``: a row whose relu active set has not changed for this many
+#: Euler steps gets the fixed point of that set as candidate.
+NEWTON_SETTLE_STEPS = 10
 
 #: Values of the ``dynamics`` field of :class:`FixedPointResult`.
 DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic", "precision")
@@ -414,7 +419,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
-        "method": [StrOptions({"euler", "anderson"})],
+        "method": [StrOptions({"euler", "anderson", "newton"})],
     }
 
     def __init__(
@@ -476,6 +481,12 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
             raise ValueError(
                 f"method={self.method!r} is available for rate networks only; gated networks "
                 "are integrated with method='euler'."
+            )
+        if self.method == "newton" and arrays["activation"] != "relu":
+            raise ValueError(
+                f"method='newton' needs a relu network (its active sets are linear regions); "
+                f"this network's activation is {arrays['activation']!r}: use method='euler' "
+                "or method='anderson'."
             )
         n_units = arrays["weights"].shape[0]
         n_state = 3 * n_units if family == "gated" else n_units
@@ -573,6 +584,15 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         weights, rate_scale = (c_array(a) for a in (self.weights_, self.dt / self.tau_))
         activation = _kernels.ACTIVATION_CODES[self.activation_]
 
+        if method == "newton":
+
+            def run(drive, initial, tol, max_steps, *candidate_arrays):
+                return _kernels.euler_certified_rate_fixed_points(
+                    drive, initial, *candidate_arrays, weights, rate_scale, float(tol),
+                    int(max_steps), threshold, BLOCK_ROWS, NEWTON_SETTLE_STEPS,
+                )
+
+            return run
         if method == "anderson":
             options = _kernels.ANDERSON_DEFAULTS.copy()
 
@@ -616,6 +636,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         verbose = self.verbose if verbose is None else verbose
         run = self._kernel_call(method)
         accelerated = np.zeros(n_rows, dtype=bool) if method == "anderson" else None
+        certifier = None
+        if method == "newton":
+            certifier = ActiveSetCertifier(self.weights_, self.dt / self.tau_)
         n_threads = self._n_threads()
         start_time = time.perf_counter()
         with contextlib.ExitStack() as stack:
@@ -630,8 +653,12 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                     first = np.repeat(self.x0_[np.newaxis, :], stop - start, axis=0)
                 else:
                     first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
-                out = _run_groups(run, np.ascontiguousarray(drive[chunk]), first, tol,
-                                  max_steps, 2 * n_threads, pool)
+                if certifier is not None:
+                    out = _certified_euler(run, certifier, np.ascontiguousarray(drive[chunk]),
+                                           first, tol, max_steps, 2 * n_threads, pool)
+                else:
+                    out = _run_groups(run, np.ascontiguousarray(drive[chunk]), first, tol,
+                                      max_steps, 2 * n_threads, pool)
                 (states[chunk], residual[chunk], n_steps[chunk], status[chunk],
                  contraction[chunk]) = out[:5]
                 if accelerated is not None:
@@ -984,19 +1011,20 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         return tags
 
 
-def _run_groups(run, drive, initial, tol, max_steps, n_groups, pool):
+def _run_groups(run, drive, initial, tol, max_steps, n_groups, pool, row_arrays=()):
     """Run the serial, GIL-releasing kernel on interleaved groups of rows, in threads.
 
     Group ``w`` holds rows ``w, w + n_groups, ...``, so each group mixes slow
     and fast rows and the threads stay balanced; no numba threading layer is
     used, so calls from several threads and from forked processes are safe.
+    ``row_arrays`` are further per-row arguments of ``run``, split the same way.
     """
     n_rows = drive.shape[0]
     n_groups = max(1, min(n_groups, n_rows))
     groups = [np.arange(w, n_rows, n_groups) for w in range(n_groups)]
 
     def one(rows):
-        return run(drive[rows], initial[rows], tol, max_steps)
+        return run(drive[rows], initial[rows], tol, max_steps, *(a[rows] for a in row_arrays))
 
     parts = list(pool.map(one, groups)) if pool is not None else [one(g) for g in groups]
     outputs = [np.empty((n_rows,) + a.shape[1:], dtype=a.dtype) for a in parts[0]]
@@ -1004,6 +1032,64 @@ def _run_groups(run, drive, initial, tol, max_steps, n_groups, pool):
         for output, array in zip(outputs, part, strict=True):
             output[rows] = array
     return outputs
+
+
+def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, pool):
+    """Euler integration with certified jumps to the fixed point (``method="newton"``).
+
+    ``run`` is the certified Euler kernel. Rounds: the kernel integrates the
+    pending rows until each converges, diverges, reaches ``max_steps``, is
+    certified (it ends on its candidate, with the Euler steps it took), or
+    settles in an active set without a candidate; the settled rows get their
+    region's fixed point from ``certifier`` (when it lies in the region and
+    the region has a certificate) and resume where they stopped. Rows that
+    are never certified end exactly as ``method="euler"`` ends them.
+    Returns the kernel's five arrays.
+    """
+    n_rows, n_units = drive.shape
+    states = np.empty((n_rows, n_units))
+    residual = np.empty(n_rows)
+    n_steps = np.empty(n_rows, dtype=np.int64)
+    status = np.empty(n_rows, dtype=np.int8)
+    contraction = np.full(n_rows, np.nan)
+    first_steps = np.zeros(n_rows, dtype=np.int64)
+    modes = np.full(n_rows, _kernels.FRESH, dtype=np.int8)
+    candidates = np.zeros((n_rows, n_units))
+    bounds = np.zeros((n_rows, n_units))
+    infos = np.zeros((n_rows, 3))
+    windows = np.tile([np.inf, -1.0], (n_rows, 1))
+    pending = np.arange(n_rows)
+    current = initial
+    while pending.size:
+        out = _run_groups(run, drive[pending], current, tol, max_steps, n_groups, pool,
+                          (first_steps[pending], modes[pending], candidates[pending],
+                           bounds[pending], infos[pending], windows[pending]))
+        codes = out[3]
+        ended = codes <= _kernels.MAX_STEPS
+        rows = pending[ended]
+        for target, source in zip((states, residual, n_steps, status, contraction), out):
+            target[rows] = source[ended]
+        certified = codes == _kernels.CERTIFIED
+        rows = pending[certified]
+        fixed = candidates[rows]
+        states[rows] = fixed
+        residual[rows] = np.abs(
+            np.maximum(fixed, 0.0) @ certifier.weights.T + drive[rows] - fixed
+        ).max(axis=1, initial=0.0)
+        n_steps[rows] = out[2][certified]
+        status[rows] = _kernels.CONVERGED
+        settled = codes == _kernels.SETTLED
+        pending, current = pending[settled], out[0][settled]
+        first_steps[pending] = out[2][settled]
+        windows[pending] = out[5][settled]
+        modes[pending] = _kernels.NO_CANDIDATE
+        found, points, row_bounds, row_infos = certifier.candidates(
+            current, drive[pending], pool, n_groups if pending.size >= 4 * n_groups else 1
+        )
+        rows = pending[found]
+        modes[rows] = _kernels.CANDIDATE
+        candidates[rows], bounds[rows], infos[rows] = points[found], row_bounds[found], row_infos[found]
+    return states, residual, n_steps, status, contraction
 
 
 def _gate(value, gain, offset):
