@@ -209,6 +209,9 @@ def _integrate_rows(
     the one of an uninterrupted run. Without ``certify`` the per-row arrays
     are unused.
     """
+    # Compile once per value of ``certify`` with its branches pruned: plain Euler
+    # carries none of the certificate's code.
+    numba.literally(certify)
     n_units = drive.shape[1]
     n_rows = rows.shape[0]
     size = min(block_size, n_rows)
