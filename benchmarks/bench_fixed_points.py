@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/bench_fixed_points.py`` (``--quick`` for a short run,
 ``--scaling`` to add cost per row and per step for N = 50 ... 1000, ``--methods`` to
-compare ``method="anderson"`` with ``method="euler"``). Every
+compare ``method="anderson"`` and ``method="newton"`` with ``method="euler"``). Every
 number comes from this one process on this machine:
 
 - ``rnnapprox``: ``RecurrentFixedPointTransformer.solve`` (numba Euler), first
@@ -221,29 +221,57 @@ def rows_benchmark(row_counts, repeats):
               f"{numpy_time / warm:>18.1f}")
 
 
+def settling_steps(drive, weights, rate_scale, n_steps):
+    """Per row, the last Euler step at which the relu active set changed (numpy Euler)."""
+    x = np.zeros_like(drive)
+    last = np.zeros(len(drive), dtype=np.int64)
+    previous = x > 0
+    weights_t = weights.T.copy()
+    for step in range(1, int(n_steps.max()) + 1):
+        running = step <= n_steps
+        x[running] += rate_scale * (np.maximum(x[running], 0.0) @ weights_t + drive[running]
+                                    - x[running])
+        active = x > 0
+        last[running & np.any(active != previous, axis=1)] = step
+        previous = active
+    return last
+
+
 def methods_benchmark(n_rows, repeats):
-    """method="anderson" against method="euler" on the soft winner-take-all benchmark."""
+    """method="anderson" and "newton" against method="euler" on the soft winner-take-all benchmark."""
     network = soft_wta(n_partitions=6, units_per_partition=16, n_inhibitory=8, random_state=0)
     U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, 6))
-    results, seconds = {}, {}
-    for method in ("euler", "anderson"):
+    results, seconds, first_call = {}, {}, {}
+    for method in ("euler", "anderson", "newton"):
         rnn = RecurrentFixedPointTransformer(network=network, dt=0.1, tol=1e-6, method=method)
         rnn.fit(U)
-        results[method] = rnn.solve(U)  # warm: compiled
+        start = time.perf_counter()
+        rnn.solve(U[:10])
+        first_call[method] = time.perf_counter() - start
+        results[method] = rnn.solve(U)
         seconds[method] = best_time(lambda rnn=rnn: rnn.solve(U), repeats)
-    euler, anderson = results["euler"], results["anderson"]
-    deviation = np.abs(anderson.outputs - euler.outputs).max()
+    euler = results["euler"]
     print(f"\nmethods on the soft winner-take-all benchmark ({network.n_units} units, {n_rows} rows, "
-          f"tol 1e-6, warm, best of {repeats})")
-    print(f"{'method':<10} {'seconds':>9} {'ratio':>7} {'median steps':>13} {'mean steps':>11} "
-          f"{'converged':>10}")
+          f"tol 1e-6, warm, best of {repeats}; first call = compilation + 10 rows)")
+    print(f"{'method':<10} {'seconds':>9} {'ratio':>7} {'first call':>11} {'median steps':>13} "
+          f"{'mean steps':>11} {'converged':>10} {'max |out - euler|':>18} {'max residual':>13}")
     for method, result in results.items():
+        deviation = np.abs(result.outputs - euler.outputs).max()
         print(f"{method:<10} {seconds[method]:>9.3f} {seconds['euler'] / seconds[method]:>7.2f} "
-              f"{int(np.median(result.n_steps)):>13} {result.n_steps.mean():>11.1f} "
-              f"{int(result.converged.sum()):>10}")
-    print(f"max |outputs_anderson - outputs_euler| = {deviation:.2e}; status equal on "
-          f"{np.mean(anderson.status == euler.status):.1%} of rows; largest anderson residual "
-          f"{anderson.residual.max():.2e}")
+              f"{first_call[method]:>10.1f}s {int(np.median(result.n_steps)):>13} "
+              f"{result.n_steps.mean():>11.1f} {int(result.converged.sum()):>10} "
+              f"{deviation:>18.2e} {result.residual.max():>13.1e}")
+    for method in ("anderson", "newton"):
+        print(f"{method}: status equal to euler's on {np.mean(results[method].status == euler.status):.1%} "
+              "of rows")
+    # The bound on any method that follows Euler's trajectory until the active set is final.
+    rnn = RecurrentFixedPointTransformer(network=network, dt=0.1, tol=1e-6).fit(U)
+    settled = settling_steps(U @ rnn.input_weights_.T + rnn.bias_, rnn.weights_,
+                             rnn.dt / rnn.tau_, euler.n_steps)
+    print(f"active set final after {np.median(settled):.0f} Euler steps (median), {settled.mean():.1f} "
+          f"(mean), {np.percentile(settled, 90):.0f} (90th percentile): a method that follows Euler "
+          f"until then takes at least {settled.mean() + 1:.1f} steps per row on average, at most "
+          f"{euler.n_steps.mean() / (settled.mean() + 1):.1f}x fewer than euler's {euler.n_steps.mean():.1f}")
 
 
 def main():
@@ -252,7 +280,7 @@ def main():
     parser.add_argument("--scaling", action="store_true",
                         help="add cost vs N for N = 50 ... 1000 and time vs number of rows")
     parser.add_argument("--methods", action="store_true",
-                        help="add method='anderson' against method='euler'")
+                        help="add method='anderson' and method='newton' against method='euler'")
     parser.add_argument("--methods-only", action="store_true", help="only the methods table")
     args = parser.parse_args()
     n_rows = 1000 if args.quick else 5000

@@ -44,8 +44,9 @@ class ActiveSetCertifier:
     -----
     Let ``x`` have active set ``A``, ``x*`` the fixed point of region ``A``
     and ``v = x - x*``. While Euler stays in the region, ``x_j - x* = M^j
-    v``. With ``||M^J||_inf <= 1/2`` and ``c_i = max_{r < J} ||row_i(M^r)||_1``,
-    ``|(M^j v)_i| <= c_i ||v||_inf`` for every ``j`` (split ``j = qJ + r``).
+    v``. With ``||M^J||_inf <= 1/2`` and ``c_i >= max_{r < J} ||row_i(M^r)||_1``
+    (``rnnapprox._kernels.power_row_bounds``), ``|(M^j v)_i| <= c_i
+    ||v||_inf`` for every ``j`` (split ``j = qJ + r``).
     Hence if ``c_i ||v||_inf < |x*_i|`` for every unit, every Euler iterate
     keeps the signs of ``x*`` (it never leaves region ``A``) and the iterates
     converge to ``x*``: this is Euler's answer from ``x``, whatever other

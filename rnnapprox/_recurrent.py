@@ -293,7 +293,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         numba's thread count is restored after each call.
     verbose : int, default=0
         Print progress per chunk of rows when positive.
-    method : {"euler", "anderson"}, default="euler"
+    method : {"euler", "anderson", "newton"}, default="euler"
         ``"euler"`` integrates every row by forward Euler and defines the
         answer: the attractor reached from ``x0``. ``"anderson"`` (rate
         networks only) follows the same Euler trajectory until it has settled
@@ -302,7 +302,15 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         mixing of the Euler map; a row that reaches ``tol`` this way is
         accepted only if the found point is stable for the Euler map, and is
         integrated again by plain Euler otherwise (see Notes). ``n_steps``
-        then counts Euler steps plus Anderson iterations.
+        then counts Euler steps plus Anderson iterations. ``"newton"`` (relu
+        rate networks only) follows the Euler trajectory until it can prove
+        where it ends: once a row's active set has been unchanged for
+        ``NEWTON_SETTLE_STEPS`` steps, the fixed point of that linear region
+        is solved for, and the row ends on it as soon as a bound on the
+        region's Euler map shows that Euler stays in the region and converges
+        there (see Notes). Its rows end on the exact fixed point (residual
+        near rounding, not near ``tol``); ``n_steps`` counts the Euler steps
+        taken.
 
     Attributes
     ----------
@@ -379,6 +387,27 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     Anderson reaches but Euler leaves; it cannot prove that a stable point
     is the one Euler's trajectory would have chosen among several, which
     the warm-up gate is there to make likely.
+
+    ``method="newton"``: on an active set ``A = {i : x_i > 0}`` a relu
+    network is linear, and so is its Euler map: ``G(x) - x* = M (x - x*)``
+    with ``M = I - S + S W D_A`` (``S = diag(dt / tau)``, ``D_A`` the 0/1
+    diagonal of ``A``) and ``x*`` the region's fixed point, ``(I - W_AA)
+    x*_A = d_A``, ``x*_I = W_IA x*_A + d_I``. A row whose active set has not
+    changed for ``NEWTON_SETTLE_STEPS`` Euler steps gets ``x*`` as candidate
+    when ``x*`` has the region's signs (then it is a fixed point of the
+    network). For the region, bounds ``c_i >= sup_r ||row_i(M^r)||_1`` and a
+    ``J`` with ``||M^J||_inf <= 1/2`` are computed once (eigenvalues and
+    powers of ``M_AA``; no certificate when ``M`` is unstable). While the row
+    keeps its active set, each Euler step checks ``c_i ||x - x*||_inf <
+    |x*_i|`` for every unit: then every later Euler iterate keeps the signs
+    of ``x*``, so it stays in the region, where the iterates are ``x* + M^j
+    (x - x*)`` and converge to ``x*``. The row ends on ``x*``: the point
+    Euler's trajectory converges to, whatever other attractors the network
+    has, proved rather than made likely. A bound on the steps Euler still
+    needs (``J`` per halving of ``||R|| max(c) ||x - x*|| / tol``, ``R = W
+    D_A - I``) must also fit in ``max_steps``, or the row goes on by Euler.
+    Rows never certified end exactly as with ``method="euler"``. The speed-up
+    is limited by the Euler transient before the active set settles.
 
     ``solve(X, stability=True)`` adds the leading Jacobian eigenvalue of each
     converged row and a finite-time Lyapunov exponent of each row stopped at
