@@ -1138,8 +1138,9 @@ def power_row_bounds(weights, rate_scale, active, decay, limit, growth_limit, bo
         passive_decay[i] = abs(1.0 - rate_scale[unit])
         for k in range(n_active):
             coupling[i, k] = abs(rate_scale[unit] * weights[unit, active_index[k]])
-    power = np.eye(n_active)
-    following = np.empty((n_active, n_active))
+    power = np.zeros((n_active, n_active))
+    for i in range(n_active):
+        power[i, i] = 1.0
     norms = np.ones(n_active)
     spill = np.zeros(n_passive)
     passive_power = np.ones(n_passive)
@@ -1157,8 +1158,8 @@ def power_row_bounds(weights, rate_scale, active, decay, limit, growth_limit, bo
             largest = max(largest, value)
             bound[passive_index[i]] = max(bound[passive_index[i]], value)
         if n_active > 0:
-            np.dot(euler_active, power, following)
-            power[:, :] = following
+            # ``@`` rather than ``np.dot(..., out)``: the same speed here, a quarter of the compile time.
+            power = euler_active @ power
         for i in range(n_active):
             total = 0.0
             for k in range(n_active):
