@@ -106,7 +106,7 @@ class ActiveSetCertifier:
         jacobian[np.diag_indices_from(jacobian)] -= 1.0
         return row_bound, period, np.abs(jacobian).sum(axis=1).max()
 
-    def candidates(self, states, drive, pool=None, n_parts=1):
+    def candidates(self, states, drive, tol, pool=None, n_parts=1):
         """Each row's region fixed point, with its certificate data where there is one.
 
         Parameters
@@ -115,6 +115,9 @@ class ActiveSetCertifier:
             Euler states; each defines its region by its active set ``x > 0``.
         drive : ndarray of shape (n_rows, n_units)
             Their drives ``W_in u + b``.
+        tol : float
+            Largest residual of a candidate: Euler's tolerance (the solve's
+            rounding error on a well-conditioned region is far below it).
         pool : concurrent.futures.Executor, default=None
             Threads solving ``n_parts`` parts of the rows and analysing new
             regions (the kernels and LAPACK release the GIL).
@@ -148,7 +151,8 @@ class ActiveSetCertifier:
         def solve(rows):
             part_points = np.empty((len(states[rows]), n_units))
             part_found = np.empty(len(part_points), dtype=bool)
-            region_fixed_points(states[rows], drive[rows], self.weights, part_points, part_found)
+            region_fixed_points(states[rows], drive[rows], self.weights, float(tol), part_points,
+                                part_found)
             return part_points, part_found
 
         solved = pool.map(solve, parts) if pool is not None else map(solve, parts)

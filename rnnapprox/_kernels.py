@@ -232,7 +232,7 @@ def _integrate_rows(
     slot_info = np.empty((size, 3))
     next_row = 0
     n_active = 0
-    while n_active < size or (n_active > 0 and next_row < n_rows and False):
+    while n_active < size:
         r = rows[next_row]
         _load_row(n_active, r, initial_states, drive, x, d, divergence_threshold,
                   slot_row, slot_bound, slot_steps, slot_mid, slot_late,
@@ -1026,15 +1026,17 @@ def anderson_rate_fixed_points(
 
 
 @_jit(nogil=True)
-def region_fixed_points(states, drive, weights, points, found):
+def region_fixed_points(states, drive, weights, max_residual, points, found):
     """The fixed point of each row's relu region, for ``method="newton"``.
 
     Row ``r``'s region is its active set ``A = {i : states[r, i] > 0}``; its
     fixed point solves ``(I - W_AA) x_A = d_A`` (Gaussian elimination with
     partial pivoting) and ``x_I = W_IA x_A + d_I``. ``found[r]`` is True when
-    the system is not numerically singular and ``x`` has the region's signs
-    (``x_A > 0``, ``x_I < 0``): ``x`` is then a fixed point of the network,
-    written to ``points[r]``.
+    the system is not numerically singular, the computed ``x`` has residual
+    ``max|-x + W relu(x) + d|`` at most ``max_residual`` (an ill-conditioned
+    solve does not pass) and ``x`` has the region's signs (``x_A > 0``, ``x_I
+    < 0``): ``x`` is then a fixed point of the network, written to
+    ``points[r]``.
     """
     n_rows, n_units = states.shape
     index = np.empty(n_units, dtype=np.int64)
@@ -1088,7 +1090,10 @@ def region_fixed_points(states, drive, weights, points, found):
             points[r, j] = total
             if (total > 0.0) != (states[r, j] > 0.0) or total == 0.0:
                 found[r] = False
+        # Inactive units have residual 0 by construction; active ones the solve's error.
         for a in range(n_active):
+            if not abs(points[r, index[a]] - solution[a]) <= max_residual:
+                found[r] = False
             points[r, index[a]] = solution[a]
     return 0
 

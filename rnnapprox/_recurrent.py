@@ -1113,7 +1113,7 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
         windows[pending] = out[5][settled]
         modes[pending] = _kernels.NO_CANDIDATE
         found, points, row_bounds, row_infos = certifier.candidates(
-            current, drive[pending], pool, n_groups if pending.size >= 4 * n_groups else 1
+            current, drive[pending], tol, pool, n_groups if pending.size >= 4 * n_groups else 1
         )
         rows = pending[found]
         modes[rows] = _kernels.CANDIDATE

@@ -163,7 +163,7 @@ def test_region_fixed_points_match_a_dense_solve():
     states = np.vstack([fixed, rng.standard_normal((50, n))])
     drives = np.vstack([drive, drive])
     points, found = np.empty_like(states), np.empty(len(states), dtype=bool)
-    region_fixed_points(states, drives, weights, points, found)
+    region_fixed_points(states, drives, weights, 1e-9, points, found)
     assert found[:50].all()
     np.testing.assert_allclose(points[:50], fixed, atol=1e-9)
     for state, d, point, ok in zip(states, drives, points, found):
@@ -183,5 +183,5 @@ def test_singular_regions_are_not_candidates():
     weights = np.array([[0.5, 0.5], [0.5, 0.5]])
     states = np.array([[1.0, 1.0]])
     points, found = np.empty((1, 2)), np.empty(1, dtype=bool)
-    region_fixed_points(states, np.array([[0.0, 0.0]]), weights, points, found)
+    region_fixed_points(states, np.array([[0.0, 0.0]]), weights, 1e-9, points, found)
     assert not found[0]
