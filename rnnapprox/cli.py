@@ -138,6 +138,9 @@ def build_parser():
                       help="fixed-point residual tolerance (default 1e-6)")
     data.add_argument("--max-steps", type=int, default=10_000,
                       help="maximum Euler steps per row (default 10000)")
+    data.add_argument("--method", choices=["euler", "anderson", "newton"], default="euler",
+                      help="fixed-point method: euler (the definition), anderson (accelerated), "
+                      "newton (relu only: certified jumps to Euler's fixed point) (default euler)")
     model = parser.add_argument_group("approximator")
     model.add_argument("--hidden", type=int, default=100,
                        help="hidden units of the approximator (default 100)")
@@ -235,7 +238,7 @@ def run(args):
     try:
         teacher = RecurrentFixedPointTransformer(
             network=network, dt=args.dt, tol=args.tol, max_steps=args.max_steps,
-            random_state=args.seed,
+            random_state=args.seed, method=args.method,
         ).fit(inputs)
     except (TypeError, ValueError) as exc:
         raise CommandLineError(str(exc)) from exc

@@ -91,8 +91,20 @@ def test_unstable_network_is_reported(tmp_path, capsys):
     assert "reached a fixed point" in capsys.readouterr().err
 
 
+def test_method_option(tmp_path, capsys):
+    assert main([*FAST, "--out", "none", "--method", "newton"]) == 0
+    assert "rows converged      120 of 120" in capsys.readouterr().out
+    path = tmp_path / "tanh.npy"
+    np.save(path, 0.5 * np.eye(4))
+    argv = [*FAST, "--out", "none", "--method", "newton", "--weights", str(path),
+            "--activation", "tanh"]
+    assert main(argv) == 2
+    assert "needs a relu network" in capsys.readouterr().err
+
+
 def test_help_and_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "rnnapprox", "--help"], capture_output=True,
                           text=True, check=True)
-    for option in ["--weights", "--inputs", "--out", "--figure", "--n-samples", "--hidden"]:
+    for option in ["--weights", "--inputs", "--out", "--figure", "--n-samples", "--hidden",
+                   "--method"]:
         assert option in done.stdout
