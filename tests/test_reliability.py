@@ -385,6 +385,8 @@ def test_teacher_whose_every_row_fails(exploding):
         ff.fit(U)
 
 
+# max_iter=5 keeps the test fast; the optimiser's own warning about it is expected.
+@pytest.mark.filterwarnings("ignore:L-BFGS reached max_iter:sklearn.exceptions.ConvergenceWarning")
 def test_teacher_with_some_failing_rows(exploding):
     network, U = exploding
     U = np.vstack([U, -np.ones((3, 3))])  # rows 0 and 2 explode, the others settle
