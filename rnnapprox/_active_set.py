@@ -7,8 +7,8 @@ is affine there: ``G(x) - x* = M (x - x*)`` with ``M = I - S + S W D_A``
 ``(I - W_AA) x*_A = d_A``, ``x*_I = W_IA x*_A + d_I``. This module decides,
 for an Euler state ``x`` with active set ``A``, whether Euler started at ``x``
 provably converges to that ``x*``; then the remaining Euler steps can be
-replaced by one linear solve. Everything here is plain numpy and scipy on
-arrays; the estimator decides when to call it.
+replaced by one linear solve. Everything here is numpy and the numba kernels
+of ``rnnapprox._kernels`` on arrays; the estimator decides when to call it.
 """
 
 import numpy as np
@@ -58,8 +58,12 @@ class ActiveSetCertifier:
     D_A - I||_inf 2^-q max(c) ||v||_inf``, which bounds the number of steps
     Euler still needs to reach ``tol``: a row whose bound exceeds its
     remaining ``max_steps`` is not certified, since Euler would perhaps not
-    have converged in time. The test itself runs inside the Euler kernel,
-    every step (``rnnapprox._kernels.euler_certified_rate_fixed_points``).
+    have converged in time; nor is one whose iterates could pass the
+    divergence bound (``|x*_i| + c_i ||v||_inf``). The test itself runs
+    inside the Euler kernel, every step
+    (``rnnapprox._kernels.euler_certified_rate_fixed_points``). The argument
+    is about the exact ``x*``; the computed one is accepted when its
+    residual is at most ``tol``.
     """
 
     def __init__(self, weights, rate_scale):

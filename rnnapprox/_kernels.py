@@ -119,28 +119,34 @@ def _move_row(source, slot, state, d, slot_row, slot_bound, slot_steps, slot_mid
 #: ``settle_steps`` steps and it needs a candidate, or its candidate is certified.
 SETTLED, CERTIFIED = 3, 4
 #: Candidate modes of a row in the certified kernel: none tried yet for the
-#: current active set, tried and none found, candidate given.
-FRESH, NO_CANDIDATE, CANDIDATE = -1, 0, 1
+#: current active set, tried and none found, candidate given, and no more tries
+#: (the caller gave up on the row: it goes on as plain Euler).
+FRESH, NO_CANDIDATE, CANDIDATE, RETIRED = -1, 0, 1, 2
 
 
 @numba.njit(inline="always")
-def _certificate_holds(x, candidate, bound, info, slot, step, max_steps, tol):
+def _certificate_holds(x, candidate, bound, info, slot, step, max_steps, tol, largest_state):
     """Whether Euler from ``x[slot]`` provably converges to ``candidate[slot]`` in time.
 
     ``bound`` holds the region's row bounds ``c_i`` and ``info`` its period
     ``J``, residual norm and ``max c`` (see ``ActiveSetCertifier``): the
     iterates keep the signs of ``x*`` when ``c_i ||x - x*|| < |x*_i|`` for
-    every unit, and reach ``tol`` within ``J (1 + ceil(log2(||R|| max(c)
-    ||x - x*|| / tol)))`` steps.
+    every unit, stay below the row's divergence bound ``largest_state`` when
+    ``|x*_i| + c_i ||x - x*|| <= largest_state``, and reach ``tol`` within
+    ``J (1 + ceil(log2(||R|| max(c) ||x - x*|| / tol)))`` steps.
     """
     distance = 0.0
     for j in range(x.shape[1]):
         distance = max(distance, abs(x[slot, j] - candidate[slot, j]))
     for j in range(x.shape[1]):
-        if not bound[slot, j] * distance < abs(candidate[slot, j]):
+        reach = bound[slot, j] * distance
+        if not reach < abs(candidate[slot, j]):
             return False
-    if distance == 0.0:
-        return True
+        if not abs(candidate[slot, j]) + reach <= largest_state:
+            return False
+    if not tol > 0.0:
+        return False  # Euler needs an exactly zero residual: nothing bounds its steps.
+    # log2(0) = -inf (numba raises no floating-point warnings): then J steps are needed.
     halvings = np.log2(info[slot, 1] * info[slot, 2] * distance / tol)
     needed = info[slot, 0] * (1.0 + np.ceil(max(halvings, 0.0)))
     return step + needed <= max_steps
@@ -204,7 +210,7 @@ def _integrate_rows(
     ``CERTIFIED`` when its candidate passes ``_certificate_holds``, and as
     ``SETTLED`` when it has no candidate tried for its active set and that
     set has not changed for ``settle_steps`` steps. A change of active set
-    drops the candidate. ``windows`` carries each row's residual windows
+    drops the candidate (a ``RETIRED`` row stays so). ``windows`` carries each row's residual windows
     (``_window_update``) in and out, so a resumed row's ``contraction`` is
     the one of an uninterrupted run. Without ``certify`` the per-row arrays
     are unused.
@@ -267,7 +273,8 @@ def _integrate_rows(
             elif slot_steps[i] >= max_steps:
                 code = MAX_STEPS
             elif certify and slot_mode[i] == CANDIDATE and _certificate_holds(
-                    x, slot_candidate, slot_row_bound, slot_info, i, slot_steps[i], max_steps, tol):
+                    x, slot_candidate, slot_row_bound, slot_info, i, slot_steps[i], max_steps, tol,
+                    slot_bound[i]):
                 code = CERTIFIED
             elif certify and slot_mode[i] == FRESH and slot_unchanged[i] >= settle_steps:
                 code = SETTLED
@@ -281,7 +288,8 @@ def _integrate_rows(
                 if certify:
                     if changed:
                         slot_unchanged[i] = 0
-                        slot_mode[i] = FRESH
+                        if slot_mode[i] != RETIRED:
+                            slot_mode[i] = FRESH
                     else:
                         slot_unchanged[i] += 1
                 i += 1

@@ -50,6 +50,10 @@ LYAPUNOV_E_FOLDS = 5.0
 #: ``method="newton"``: a row whose relu active set has not changed for this many
 #: Euler steps gets the fixed point of that set as candidate.
 NEWTON_SETTLE_STEPS = 10
+#: ... and a row that has settled this many times without being certified (an
+#: oscillating or chaotic row, each set change a round trip to Python) goes on
+#: as plain Euler.
+NEWTON_MAX_ATTEMPTS = 20
 
 #: Values of the ``dynamics`` field of :class:`FixedPointResult`.
 DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic", "precision")
@@ -308,8 +312,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         ``NEWTON_SETTLE_STEPS`` steps, the fixed point of that linear region
         is solved for, and the row ends on it as soon as a bound on the
         region's Euler map shows that Euler stays in the region and converges
-        there (see Notes). Its rows end on the exact fixed point (residual
-        near rounding, not near ``tol``); ``n_steps`` counts the Euler steps
+        there (see Notes). Certified rows end on the region's fixed point,
+        solved for (residual near rounding rather than near ``tol``); the
+        others end as with ``"euler"``. ``n_steps`` counts the Euler steps
         taken.
 
     Attributes
@@ -396,18 +401,28 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     changed for ``NEWTON_SETTLE_STEPS`` Euler steps gets ``x*`` as candidate
     when ``x*`` has the region's signs (then it is a fixed point of the
     network). For the region, bounds ``c_i >= sup_r ||row_i(M^r)||_1`` and a
-    ``J`` with ``||M^J||_inf <= 1/2`` are computed once (eigenvalues and
-    powers of ``M_AA``; no certificate when ``M`` is unstable). While the row
-    keeps its active set, each Euler step checks ``c_i ||x - x*||_inf <
-    |x*_i|`` for every unit: then every later Euler iterate keeps the signs
-    of ``x*``, so it stays in the region, where the iterates are ``x* + M^j
-    (x - x*)`` and converge to ``x*``. The row ends on ``x*``: the point
-    Euler's trajectory converges to, whatever other attractors the network
-    has, proved rather than made likely. A bound on the steps Euler still
-    needs (``J`` per halving of ``||R|| max(c) ||x - x*|| / tol``, ``R = W
-    D_A - I``) must also fit in ``max_steps``, or the row goes on by Euler.
-    Rows never certified end exactly as with ``method="euler"``. The speed-up
-    is limited by the Euler transient before the active set settles.
+    ``J`` with ``||M^J||_inf <= 1/2`` are computed once (eigenvalues of
+    ``M_AA``, then powers of ``M_AA`` with a bound for the inactive rows; no
+    certificate when ``M_AA`` is unstable). While the row keeps its active
+    set, each Euler step checks ``c_i ||x - x*||_inf < |x*_i|`` for every
+    unit: then every later Euler iterate keeps the signs of ``x*``, so it
+    stays in the region, where the iterates are ``x* + M^j (x - x*)`` and
+    converge to ``x*``. The row ends on ``x*``: the point Euler's trajectory
+    converges to, whatever other attractors the network has, proved rather
+    than made likely (for the exact ``x*``; the computed one must have a
+    residual at most ``tol``). The certificate also requires that the
+    iterates stay below the divergence bound (``|x*_i| + c_i ||x - x*|| <=
+    divergence_threshold (1 + max|d|)``), that a bound on the steps Euler
+    still needs (``J`` per halving of ``||R|| max(c) ||x - x*|| / tol``,
+    ``R = W D_A - I``) fits in ``max_steps``, and that ``tol`` is above
+    float64 resolution at the row's scale (see ``dynamics="precision"``);
+    otherwise the row goes on by Euler. A fixed point with a unit exactly at
+    0 is never certified, and a row that settles ``NEWTON_MAX_ATTEMPTS``
+    times without a certificate (an oscillating or chaotic row) gets no
+    more candidates. Rows never certified end as with ``method="euler"``, up
+    to the rounding of the block matrix products (which rows share a block
+    differs). The speed-up is limited by the Euler transient before the
+    active set settles.
 
     ``solve(X, stability=True)`` adds the leading Jacobian eigenvalue of each
     converged row and a finite-time Lyapunov exponent of each row stopped at
@@ -1068,11 +1083,14 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
 
     ``run`` is the certified Euler kernel. Rounds: the kernel integrates the
     pending rows until each converges, diverges, reaches ``max_steps``, is
-    certified (it ends on its candidate, with the Euler steps it took), or
-    settles in an active set without a candidate; the settled rows get their
-    region's fixed point from ``certifier`` (when it lies in the region and
-    the region has a certificate) and resume where they stopped. Rows that
-    are never certified end exactly as ``method="euler"`` ends them.
+    certified (it ends on its candidate, with the Euler steps it took, if the
+    candidate's residual meets ``tol``), or settles in an active set without
+    a candidate; the settled rows get their region's fixed point from
+    ``certifier`` (when it lies in the region and the region has a
+    certificate) and resume where they stopped. After
+    ``NEWTON_MAX_ATTEMPTS`` settlings a row gets no more candidates. Rows
+    that are never certified end as ``method="euler"`` ends them (up to the
+    rounding of block products, which depends on which rows share a block).
     Returns the kernel's five arrays.
     """
     n_rows, n_units = drive.shape
@@ -1087,6 +1105,7 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
     bounds = np.zeros((n_rows, n_units))
     infos = np.zeros((n_rows, 3))
     windows = np.tile([np.inf, -1.0], (n_rows, 1))
+    attempts = np.zeros(n_rows, dtype=np.int64)
     pending = np.arange(n_rows)
     current = initial
     while pending.size:
@@ -1098,24 +1117,38 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
         rows = pending[ended]
         for target, source in zip((states, residual, n_steps, status, contraction), out):
             target[rows] = source[ended]
-        certified = codes == _kernels.CERTIFIED
-        rows = pending[certified]
-        fixed = candidates[rows]
-        states[rows] = fixed
-        residual[rows] = np.abs(
-            np.maximum(fixed, 0.0) @ certifier.weights.T + drive[rows] - fixed
+        certified = np.flatnonzero(codes == _kernels.CERTIFIED)
+        fixed = candidates[pending[certified]]
+        fixed_residual = np.abs(
+            np.maximum(fixed, 0.0) @ certifier.weights.T + drive[pending[certified]] - fixed
         ).max(axis=1, initial=0.0)
-        n_steps[rows] = out[2][certified]
+        # The reported residual must meet tol as Euler's does, and tol must be above
+        # float64 resolution at the row's scale (where Euler itself would stall, see
+        # PRECISION_ULPS); otherwise the candidate is dropped and the row goes on by Euler.
+        scale = np.maximum(np.abs(drive[pending[certified]]).max(axis=1, initial=0.0),
+                           np.abs(fixed).max(axis=1, initial=0.0))
+        resolution = PRECISION_ULPS * np.finfo(np.float64).eps * scale
+        accepted = (fixed_residual <= tol) & (resolution <= tol)
+        rows = pending[certified[accepted]]
+        states[rows], residual[rows] = fixed[accepted], fixed_residual[accepted]
+        n_steps[rows] = out[2][certified[accepted]]
         status[rows] = _kernels.CONVERGED
-        settled = codes == _kernels.SETTLED
-        pending, current = pending[settled], out[0][settled]
-        first_steps[pending] = out[2][settled]
-        windows[pending] = out[5][settled]
+        resumed = codes == _kernels.SETTLED
+        resumed[certified[~accepted]] = True
+        pending, current = pending[resumed], out[0][resumed]
+        first_steps[pending] = out[2][resumed]
+        windows[pending] = out[5][resumed]
         modes[pending] = _kernels.NO_CANDIDATE
+        settled = codes[resumed] == _kernels.SETTLED
+        attempts[pending[settled]] += 1
+        retired = attempts[pending] > NEWTON_MAX_ATTEMPTS
+        modes[pending[retired]] = _kernels.RETIRED
+        offered = np.flatnonzero(settled & ~retired)
         found, points, row_bounds, row_infos = certifier.candidates(
-            current, drive[pending], tol, pool, n_groups if pending.size >= 4 * n_groups else 1
+            current[offered], drive[pending[offered]], tol, pool,
+            n_groups if offered.size >= 4 * n_groups else 1,
         )
-        rows = pending[found]
+        rows = pending[offered[found]]
         modes[rows] = _kernels.CANDIDATE
         candidates[rows], bounds[rows], infos[rows] = points[found], row_bounds[found], row_infos[found]
     return states, residual, n_steps, status, contraction

@@ -185,3 +185,49 @@ def test_singular_regions_are_not_candidates():
     points, found = np.empty((1, 2)), np.empty(1, dtype=bool)
     region_fixed_points(states, np.array([[0.0, 0.0]]), weights, 1e-9, points, found)
     assert not found[0]
+
+
+def test_certificate_respects_the_divergence_bound():
+    # x* = 2.5 lies beyond divergence_threshold * (1 + |d|) = 2: Euler reports divergence.
+    network = RateNetwork(weights=[[0.6]], input_weights=np.eye(1))
+    X = np.array([[1.0]])
+    euler, newton = _pair(network, X, divergence_threshold=1.0)
+    assert euler.status[0] == "diverged"
+    _assert_same(euler, newton)
+
+
+@pytest.mark.parametrize("tol", [0.0, 4e-16])
+def test_tolerance_at_float_resolution_keeps_euler_status(tol):
+    network = soft_wta(n_partitions=3, units_per_partition=6, n_inhibitory=3, random_state=0)
+    X = np.random.default_rng(9).uniform(0.0, 1.0, size=(40, 3))
+    euler = RecurrentFixedPointTransformer(network=network, tol=tol, max_steps=3000).fit(X)
+    newton = RecurrentFixedPointTransformer(network=network, tol=tol, max_steps=3000,
+                                            method="newton").fit(X)
+    euler, newton = euler.solve(X), newton.solve(X)
+    np.testing.assert_array_equal(newton.status, euler.status)
+    assert np.all(newton.residual[newton.converged] <= tol)
+
+
+def test_rows_that_never_settle_keep_euler_status():
+    # A strongly coupled relu network whose rows keep switching active sets.
+    rng = np.random.default_rng(10)
+    n = 60
+    weights = 3.0 * rng.standard_normal((n, n)) / np.sqrt(n) - 10.0 / n
+    network = RateNetwork(weights=weights, input_weights=np.ones((n, 1)), bias=1.0)
+    X = rng.uniform(0.0, 1.0, size=(20, 1))
+    euler, newton = _pair(network, X, max_steps=3000)
+    assert (euler.status == "max_steps").all()
+    np.testing.assert_array_equal(newton.status, euler.status)
+
+
+def test_unit_exactly_at_zero_is_handled_by_euler():
+    # An isolated unit with zero drive sits at exactly 0: no certificate, Euler's answer.
+    base = soft_wta(n_partitions=3, units_per_partition=6, n_inhibitory=3, random_state=0)
+    n = base.n_units
+    weights = np.zeros((n + 1, n + 1))
+    weights[:n, :n] = base.weights
+    input_weights = np.vstack([base.input_weights, np.zeros((1, 3))])
+    network = RateNetwork(weights=weights, input_weights=input_weights)
+    X = np.random.default_rng(11).uniform(0.0, 1.0, size=(30, 3))
+    euler, newton = _pair(network, X)
+    _assert_same(euler, newton)
