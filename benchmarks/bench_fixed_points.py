@@ -2,7 +2,9 @@
 
 Run ``python benchmarks/bench_fixed_points.py`` (``--quick`` for a short run,
 ``--scaling`` to add cost per row and per step for N = 50 ... 1000, ``--methods`` to
-compare ``method="anderson"`` and ``method="newton"`` with ``method="euler"``). Every
+compare ``method="anderson"`` and ``method="newton"`` with ``method="euler"``,
+``--approximator`` to add the approximator against ``MLPRegressor``, ``--all`` for
+all of them in one run). Every
 number comes from this one process on this machine:
 
 - ``rnnapprox``: ``RecurrentFixedPointTransformer.solve`` (numba Euler), first
@@ -26,7 +28,7 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox.networks import soft_wta
@@ -282,7 +284,14 @@ def main():
     parser.add_argument("--methods", action="store_true",
                         help="add method='anderson' and method='newton' against method='euler'")
     parser.add_argument("--methods-only", action="store_true", help="only the methods table")
+    parser.add_argument("--approximator", action="store_true",
+                        help="add the approximator against MLPRegressor (bench_feedforward.py, "
+                        "one BLAS thread)")
+    parser.add_argument("--all", action="store_true",
+                        help="everything in one run: --scaling --methods --approximator")
     args = parser.parse_args()
+    if args.all:
+        args.scaling = args.methods = args.approximator = True
     n_rows = 1000 if args.quick else 5000
     repeats = 2 if args.quick else 5
     if args.methods_only:
@@ -294,6 +303,12 @@ def main():
         rows_benchmark([10, 100, 1000, 10_000] + ([] if args.quick else [50_000]), repeats=2)
     if args.methods:
         methods_benchmark(n_rows, repeats=3)
+    if args.approximator:
+        import bench_feedforward  # the sibling script; run as python benchmarks/...
+
+        print()
+        with threadpool_limits(limits=1, user_api="blas"):
+            bench_feedforward.run(argparse.Namespace(quick=args.quick, threads=1))
 
 
 if __name__ == "__main__":
