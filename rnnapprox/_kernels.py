@@ -80,6 +80,13 @@ def _window_ratio(code, window_mid, window_late):
 
 
 @numba.njit(inline="always")
+def result_arrays(n_rows, n_state):
+    """Per-row outputs of a kernel: states, residuals, n_steps, status, contraction (NaN)."""
+    return (np.empty((n_rows, n_state)), np.empty(n_rows), np.zeros(n_rows, dtype=np.int64),
+            np.zeros(n_rows, dtype=np.int8), np.full(n_rows, np.nan))
+
+
+@numba.njit(inline="always")
 def _load_row(slot, r, initial_states, drive, state, d, divergence_threshold,
               slot_row, slot_bound, slot_steps, slot_mid, slot_late, first_step):
     """Put pending row ``r`` in block slot ``slot``: start state, drive, fresh bookkeeping.
@@ -395,11 +402,7 @@ def euler_rate_fixed_points(
         below 1: still settling); NaN for other rows.
     """
     n_rows, n_units = drive.shape
-    states = np.empty((n_rows, n_units))
-    residuals = np.empty(n_rows)
-    n_steps = np.zeros(n_rows, dtype=np.int64)
-    status = np.zeros(n_rows, dtype=np.int8)
-    contraction = np.full(n_rows, np.nan)
+    states, residuals, n_steps, status, contraction = result_arrays(n_rows, n_units)
     weights_t = np.ascontiguousarray(weights.T)
     drive_c = np.ascontiguousarray(drive)
     initial_c = np.ascontiguousarray(initial_states)
@@ -454,11 +457,7 @@ def euler_certified_rate_fixed_points(
     :func:`euler_rate_fixed_points` and the updated windows.
     """
     n_rows, n_units = drive.shape
-    states = np.empty((n_rows, n_units))
-    residuals = np.empty(n_rows)
-    n_steps = np.zeros(n_rows, dtype=np.int64)
-    status = np.zeros(n_rows, dtype=np.int8)
-    contraction = np.full(n_rows, np.nan)
+    states, residuals, n_steps, status, contraction = result_arrays(n_rows, n_units)
     windows_out = np.ascontiguousarray(windows).copy()
     if n_rows > 0:
         _integrate_rows(
@@ -659,11 +658,7 @@ def euler_gated_fixed_points(
         As for :func:`euler_rate_fixed_points`.
     """
     n_rows, n_units = drive.shape
-    states = np.empty((n_rows, 3 * n_units))
-    residuals = np.empty(n_rows)
-    n_steps = np.zeros(n_rows, dtype=np.int64)
-    status = np.zeros(n_rows, dtype=np.int8)
-    contraction = np.full(n_rows, np.nan)
+    states, residuals, n_steps, status, contraction = result_arrays(n_rows, 3 * n_units)
     weights_t = np.ascontiguousarray(weights.T)
     gate_weights_t = np.empty((n_units, 2 * n_units))
     gate_weights_t[:, :n_units] = z_weights.T
@@ -1010,11 +1005,7 @@ def anderson_rate_fixed_points(
     the found point) and may redo it with Euler. See ``_anderson_rows``.
     """
     n_rows, n_units = drive.shape
-    states = np.empty((n_rows, n_units))
-    residuals = np.empty(n_rows)
-    n_steps = np.zeros(n_rows, dtype=np.int64)
-    status = np.zeros(n_rows, dtype=np.int8)
-    contraction = np.full(n_rows, np.nan)
+    states, residuals, n_steps, status, contraction = result_arrays(n_rows, n_units)
     accelerated = np.zeros(n_rows, dtype=np.bool_)
     weights_t = np.ascontiguousarray(weights.T)
     drive_c = np.ascontiguousarray(drive)

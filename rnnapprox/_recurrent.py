@@ -667,12 +667,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         that fail are integrated again by Euler.
         """
         n_rows = drive.shape[0]
-        n_state = self.n_state_
-        states = np.empty((n_rows, n_state))
-        residual = np.empty(n_rows)
-        n_steps = np.empty(n_rows, dtype=np.int64)
-        status = np.empty(n_rows, dtype=np.int8)
-        contraction = np.empty(n_rows)
+        states, residual, n_steps, status, contraction = _kernels.result_arrays(
+            n_rows, self.n_state_
+        )
         if n_rows == 0:
             return states, residual, n_steps, status, contraction
         tol = self.tol if tol is None else tol
@@ -1094,11 +1091,7 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
     Returns the kernel's five arrays.
     """
     n_rows, n_units = drive.shape
-    states = np.empty((n_rows, n_units))
-    residual = np.empty(n_rows)
-    n_steps = np.empty(n_rows, dtype=np.int64)
-    status = np.empty(n_rows, dtype=np.int8)
-    contraction = np.full(n_rows, np.nan)
+    states, residual, n_steps, status, contraction = _kernels.result_arrays(n_rows, n_units)
     first_steps = np.zeros(n_rows, dtype=np.int64)
     modes = np.full(n_rows, _kernels.FRESH, dtype=np.int8)
     candidates = np.zeros((n_rows, n_units))
