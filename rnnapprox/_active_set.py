@@ -21,11 +21,18 @@ POWER_LIMIT = 512
 #: ``M^J`` must have infinity norm at most this for the certificate.
 POWER_DECAY = 0.5
 
-#: Cost model of a region's analysis (flops per ``|A|^3``) and the Euler steps a
-#: certified row is assumed to save: a region is analysed only when its rows at
-#: hand may save more than it costs (large active sets shared by few rows are not).
+#: Cost model: a region's analysis costs about ANALYSIS_FLOPS * |A|^3 flops
+#: (eigenvalues and some 60 powers of M_AA) and is made only when that is at most
+#: STEPS_SAVED Euler steps of 2 N^2 flops (what a few certified rows sharing the
+#: region save). The rule depends on the active set's size alone, so a row's result
+#: does not depend on the other rows of the call.
 ANALYSIS_FLOPS = 140.0
-STEPS_SAVED = 200.0
+STEPS_SAVED = 640.0
+
+
+def max_analysed_active(n_units):
+    """Largest active set whose region is analysed, for a network of ``n_units``."""
+    return int((STEPS_SAVED * 2.0 * n_units**2 / ANALYSIS_FLOPS) ** (1.0 / 3.0))
 
 #: A region whose powers grow beyond this (unstable, or so non-normal that the
 #: certificate would need ``||x - x*||`` a million times below the margins) is given up.
@@ -37,8 +44,9 @@ class ActiveSetCertifier:
 
     A row's region fixed point costs one ``|A| x |A|`` elimination; a
     region's certificate (eigenvalues of ``M_AA`` and powers of it) is
-    computed once, when rows first have a fixed point inside it and their
-    number makes it worth the cost (``_worth_analysing``), and cached.
+    computed once, when a row first has a fixed point inside it, and cached;
+    regions too large for their analysis to pay (``max_analysed_active``)
+    certify nothing.
 
     Parameters
     ----------
@@ -86,7 +94,8 @@ class ActiveSetCertifier:
     def region_certificate(self, active):
         """Row bounds ``c``, period ``J`` and residual norm of region ``active`` (bool mask).
 
-        Returns None when the region certifies nothing: an inactive unit
+        Returns None when the region certifies nothing: too large an
+        active set for the cost model, an inactive unit
         with ``|1 - dt / tau| >= 1``, an eigenvalue of ``M_AA`` of modulus
         at least 1, or powers that do not fall to ``POWER_DECAY`` within
         ``POWER_LIMIT`` or first exceed ``ROW_BOUND_LIMIT``. Cached per
@@ -97,19 +106,10 @@ class ActiveSetCertifier:
             self._regions[key] = self._analyse(active)
         return self._regions[key]
 
-    def _worth_analysing(self, n_active, n_rows):
-        """Whether ``n_rows`` rows may save more Euler work than analysing their region costs.
-
-        The analysis costs about ``ANALYSIS_FLOPS * |A|^3`` (eigenvalues and
-        some 60 powers of ``M_AA``); a certified row saves about
-        ``STEPS_SAVED`` Euler steps of ``2 N^2``. A region not worth it now is
-        not cached, so rows that reach it later count again.
-        """
-        n_units = self.weights.shape[0]
-        return ANALYSIS_FLOPS * n_active**3 <= n_rows * STEPS_SAVED * 2.0 * n_units**2
-
     def _analyse(self, active):
         weights, scale = self.weights, self.rate_scale
+        if active.sum() > max_analysed_active(weights.shape[0]):
+            return None  # costs more than the Euler steps it can be expected to save
         if np.any(np.abs(1.0 - scale[~active]) >= 1.0):
             return None
         index = np.flatnonzero(active)
@@ -184,15 +184,13 @@ class ActiveSetCertifier:
         masks = states[rows] > 0.0
         packed = np.packbits(masks, axis=1)
         keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                              return_counts=True)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         keys = [keys[i].tobytes() for i in first]
-        new = [(key, masks[i]) for key, i, count in zip(keys, first, counts)
-               if key not in self._regions and self._worth_analysing(masks[i].sum(), count)]
+        new = [(key, masks[i]) for key, i in zip(keys, first) if key not in self._regions]
         analysed = (pool.map(self._analyse, [m for _, m in new]) if pool is not None and len(new) > 1
                     else map(self._analyse, [m for _, m in new]))
         self._regions.update(zip([key for key, _ in new], analysed))
-        certificates = [self._regions.get(key) for key in keys]
+        certificates = [self._regions[key] for key in keys]
         certified = np.array([c is not None for c in certificates], dtype=bool)
         table_bounds = np.array([c[0] if c is not None else np.zeros(n_units)
                                  for c in certificates]).reshape(-1, n_units)

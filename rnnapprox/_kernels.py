@@ -160,6 +160,15 @@ def _certificate_holds(x, candidate, bound, info, slot, step, max_steps, tol, la
 
 
 @numba.njit(inline="always")
+def _count_active(x, slot):
+    count = 0
+    for j in range(x.shape[1]):
+        if x[slot, j] > 0.0:
+            count += 1
+    return count
+
+
+@numba.njit(inline="always")
 def _load_candidate(slot, r, modes, candidates, bounds, infos, windows, slot_mode,
                     slot_unchanged, slot_candidate, slot_row_bound, slot_info, slot_mid,
                     slot_late):
@@ -196,6 +205,7 @@ def _integrate_rows(
     infos,
     windows,
     settle_steps,
+    max_active,
     states,
     residuals,
     n_steps,
@@ -215,8 +225,9 @@ def _integrate_rows(
     With ``certify`` (relu only, ``method="newton"``) rows start at
     ``first_steps`` with candidate ``modes``; a row also leaves as
     ``CERTIFIED`` when its candidate passes ``_certificate_holds``, and as
-    ``SETTLED`` when it has no candidate tried for its active set and that
-    set has not changed for ``settle_steps`` steps. A change of active set
+    ``SETTLED`` when it has no candidate tried for its active set, that set
+    has not changed for ``settle_steps`` steps and it has at most
+    ``max_active`` units (a larger region is not worth analysing). A change of active set
     drops the candidate (a ``RETIRED`` row stays so). ``windows`` carries each row's residual windows
     (``_window_update``) in and out, so a resumed row's ``contraction`` is
     the one of an uninterrupted run. Without ``certify`` the per-row arrays
@@ -283,7 +294,8 @@ def _integrate_rows(
                     x, slot_candidate, slot_row_bound, slot_info, i, slot_steps[i], max_steps, tol,
                     slot_bound[i]):
                 code = CERTIFIED
-            elif certify and slot_mode[i] == FRESH and slot_unchanged[i] >= settle_steps:
+            elif (certify and slot_mode[i] == FRESH and slot_unchanged[i] >= settle_steps
+                  and _count_active(x, i) <= max_active):
                 code = SETTLED
             else:
                 changed = False
@@ -418,7 +430,7 @@ def euler_rate_fixed_points(
             _integrate_rows(
                 rows, drive_c, initial_c, weights_t, scale_c, tol, max_steps,
                 divergence_threshold, activation, block_size, False,
-                no_steps, no_modes, no_rows, no_rows, no_infos, no_infos, 0,
+                no_steps, no_modes, no_rows, no_rows, no_infos, no_infos, 0, 0,
                 states, residuals, n_steps, status, contraction,
             )
     return states, residuals, n_steps, status, contraction
@@ -441,13 +453,15 @@ def euler_certified_rate_fixed_points(
     divergence_threshold,
     block_size,
     settle_steps,
+    max_active,
 ):
     """Euler for relu networks that stops rows to fetch or use a certified candidate.
 
     The integration of :func:`euler_rate_fixed_points` (relu), resumed at
     ``first_steps`` per row, with two more exit codes in ``status``:
-    ``SETTLED`` (the active set has not changed for ``settle_steps`` steps and
-    the row's mode is ``FRESH``: the caller should look for a candidate) and
+    ``SETTLED`` (the active set, of at most ``max_active`` units, has not
+    changed for ``settle_steps`` steps and the row's mode is ``FRESH``: the
+    caller should look for a candidate) and
     ``CERTIFIED`` (mode ``CANDIDATE`` and ``_certificate_holds``: Euler
     provably converges to ``candidates[r]``). ``modes``, ``candidates``,
     ``bounds`` (row bounds ``c``) and ``infos`` (period, residual norm, max
@@ -465,8 +479,8 @@ def euler_certified_rate_fixed_points(
             np.ascontiguousarray(weights.T), np.ascontiguousarray(rate_scale), tol, max_steps,
             divergence_threshold, 0, block_size, True, first_steps, modes,
             np.ascontiguousarray(candidates), np.ascontiguousarray(bounds),
-            np.ascontiguousarray(infos), windows_out, settle_steps, states, residuals, n_steps,
-            status, contraction,
+            np.ascontiguousarray(infos), windows_out, settle_steps, max_active, states, residuals,
+            n_steps, status, contraction,
         )
     return states, residuals, n_steps, status, contraction, windows_out
 

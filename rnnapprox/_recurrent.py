@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from . import _kernels
-from ._active_set import ActiveSetCertifier
+from ._active_set import ActiveSetCertifier, max_analysed_active
 from .networks import random_tanh_network
 
 __all__ = ["RecurrentFixedPointTransformer", "FixedPointResult", "NonConvergenceError"]
@@ -54,6 +54,10 @@ NEWTON_SETTLE_STEPS = 10
 #: oscillating or chaotic row, each set change a round trip to Python) goes on
 #: as plain Euler.
 NEWTON_MAX_ATTEMPTS = 20
+#: ... and no row is certified unless tol >= NEWTON_RESOLUTION_ULPS * eps * (1 +
+#: ||W||_inf) * max(|d|, |x*|): Euler's residual, rounded at that scale, could stall
+#: above a smaller tol.
+NEWTON_RESOLUTION_ULPS = 64.0
 
 #: Values of the ``dynamics`` field of :class:`FixedPointResult`.
 DYNAMICS = ("fixed_point", "diverged", "slow", "sustained", "oscillating", "chaotic", "precision")
@@ -414,9 +418,10 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
     iterates stay below the divergence bound (``|x*_i| + c_i ||x - x*|| <=
     divergence_threshold (1 + max|d|)``), that a bound on the steps Euler
     still needs (``J`` per halving of ``||R|| max(c) ||x - x*|| / tol``,
-    ``R = W D_A - I``) fits in ``max_steps``, and that ``tol`` is above
-    float64 resolution at the row's scale (see ``dynamics="precision"``);
-    otherwise the row goes on by Euler. A fixed point with a unit exactly at
+    ``R = W D_A - I``) fits in ``max_steps``, and that ``tol`` stands well
+    above float64 resolution at the row's scale (``NEWTON_RESOLUTION_ULPS``;
+    the proof is in exact arithmetic, and there Euler may stall short of
+    ``tol``); otherwise the row goes on by Euler. A fixed point with a unit exactly at
     0 is never certified, and a row that settles ``NEWTON_MAX_ATTEMPTS``
     times without a certificate (an oscillating or chaotic row) gets no
     more candidates. Rows never certified end as with ``method="euler"``, up
@@ -629,11 +634,12 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         activation = _kernels.ACTIVATION_CODES[self.activation_]
 
         if method == "newton":
+            max_active = max_analysed_active(self.n_units_)
 
             def run(drive, initial, tol, max_steps, *candidate_arrays):
                 return _kernels.euler_certified_rate_fixed_points(
                     drive, initial, *candidate_arrays, weights, rate_scale, float(tol),
-                    int(max_steps), threshold, BLOCK_ROWS, NEWTON_SETTLE_STEPS,
+                    int(max_steps), threshold, BLOCK_ROWS, NEWTON_SETTLE_STEPS, max_active,
                 )
 
             return run
@@ -1099,6 +1105,7 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
     infos = np.zeros((n_rows, 3))
     windows = np.tile([np.inf, -1.0], (n_rows, 1))
     attempts = np.zeros(n_rows, dtype=np.int64)
+    weight_norm = 1.0 + np.abs(certifier.weights).sum(axis=1).max(initial=0.0)
     pending = np.arange(n_rows)
     current = initial
     while pending.size:
@@ -1115,12 +1122,13 @@ def _certified_euler(run, certifier, drive, initial, tol, max_steps, n_groups, p
         fixed_residual = np.abs(
             np.maximum(fixed, 0.0) @ certifier.weights.T + drive[pending[certified]] - fixed
         ).max(axis=1, initial=0.0)
-        # The reported residual must meet tol as Euler's does, and tol must be above
-        # float64 resolution at the row's scale (where Euler itself would stall, see
-        # PRECISION_ULPS); otherwise the candidate is dropped and the row goes on by Euler.
+        # The reported residual must meet tol as Euler's does, and tol must stand well
+        # above the rounding of Euler's own residual at the row's scale: the proof is in
+        # exact arithmetic, and near float resolution Euler may stall short of tol.
+        # Otherwise the candidate is dropped and the row goes on by Euler.
         scale = np.maximum(np.abs(drive[pending[certified]]).max(axis=1, initial=0.0),
                            np.abs(fixed).max(axis=1, initial=0.0))
-        resolution = PRECISION_ULPS * np.finfo(np.float64).eps * scale
+        resolution = NEWTON_RESOLUTION_ULPS * np.finfo(np.float64).eps * scale * weight_norm
         accepted = (fixed_residual <= tol) & (resolution <= tol)
         rows = pending[certified[accepted]]
         states[rows], residual[rows] = fixed[accepted], fixed_residual[accepted]
