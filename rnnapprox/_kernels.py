@@ -87,6 +87,31 @@ def result_arrays(n_rows, n_state):
 
 
 @numba.njit(inline="always")
+def _block_products(x, rates, weights_t, g, n_active, activation):
+    """``g[:n_active] = f(x[:n_active]) @ W^T``: the one matrix product of a block's step."""
+    for i in range(n_active):
+        for j in range(x.shape[1]):
+            rates[i, j] = _activate(x[i, j], activation)
+    np.dot(rates[:n_active], weights_t, g[:n_active])
+
+
+@numba.njit(inline="always")
+def _row_field(g, d, x, i):
+    """Turn ``g[i]`` into the vector field ``W f(x) + d - x`` of slot ``i``.
+
+    Returns its residual ``max|g[i]|`` and the row's ``max|x|``.
+    """
+    residual = 0.0
+    largest = 0.0
+    for j in range(x.shape[1]):
+        v = g[i, j] + d[i, j] - x[i, j]
+        g[i, j] = v
+        residual = max(residual, abs(v))
+        largest = max(largest, abs(x[i, j]))
+    return residual, largest
+
+
+@numba.njit(inline="always")
 def _load_row(slot, r, initial_states, drive, state, d, divergence_threshold,
               slot_row, slot_bound, slot_steps, slot_mid, slot_late, first_step):
     """Put pending row ``r`` in block slot ``slot``: start state, drive, fresh bookkeeping.
@@ -269,19 +294,10 @@ def _integrate_rows(
         next_row += 1
 
     while n_active > 0:
-        for i in range(n_active):
-            for j in range(n_units):
-                rates[i, j] = _activate(x[i, j], activation)
-        np.dot(rates[:n_active], weights_t, g[:n_active])
+        _block_products(x, rates, weights_t, g, n_active, activation)
         i = 0
         while i < n_active:
-            residual = 0.0
-            largest = 0.0
-            for j in range(n_units):
-                v = g[i, j] + d[i, j] - x[i, j]
-                g[i, j] = v
-                residual = max(residual, abs(v))
-                largest = max(largest, abs(x[i, j]))
+            residual, largest = _row_field(g, d, x, i)
             finite = np.isfinite(residual) and np.isfinite(largest)
             _window_update(slot_steps[i], max_steps, residual, slot_mid, slot_late, i)
             if finite and residual <= tol:
@@ -827,19 +843,10 @@ def _anderson_rows(
         next_row += 1
 
     while n_active > 0:
-        for i in range(n_active):
-            for j in range(n_units):
-                rates[i, j] = _activate(x[i, j], activation)
-        np.dot(rates[:n_active], weights_t, g[:n_active])
+        _block_products(x, rates, weights_t, g, n_active, activation)
         i = 0
         while i < n_active:
-            residual = 0.0
-            largest = 0.0
-            for j in range(n_units):
-                v = g[i, j] + d[i, j] - x[i, j]
-                g[i, j] = v
-                residual = max(residual, abs(v))
-                largest = max(largest, abs(x[i, j]))
+            residual, largest = _row_field(g, d, x, i)
             finite = np.isfinite(residual) and np.isfinite(largest)
             code = -1
             if mode[i] == 0:

@@ -1,4 +1,8 @@
-"""method="anderson" lands where method="euler" (the definition of the answer) lands."""
+"""method="anderson" lands where method="euler" (the definition of the answer) lands.
+
+Tests shared with method="newton" are parametrized here; the rest of newton's are in
+test_newton.py.
+"""
 
 import numpy as np
 import pytest
@@ -74,13 +78,14 @@ def test_rows_that_never_converge_keep_euler_status():
     _assert_same(euler, anderson)
 
 
-def test_float32_and_n_jobs():
+@pytest.mark.parametrize("method", ["anderson", "newton"])
+def test_float32_and_n_jobs(method):
     network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=0)
     X = np.random.default_rng(5).uniform(0.0, 1.0, size=(150, 3))
     euler = RecurrentFixedPointTransformer(network=network).fit(X).transform(X.astype(np.float32))
     results = []
     for n_jobs in (1, 2):
-        rnn = RecurrentFixedPointTransformer(network=network, method="anderson", n_jobs=n_jobs)
+        rnn = RecurrentFixedPointTransformer(network=network, method=method, n_jobs=n_jobs)
         out = rnn.fit(X).transform(X.astype(np.float32))
         assert out.dtype == np.float32
         results.append(out)

@@ -99,18 +99,6 @@ def test_exploding_rows_keep_euler_status():
     _assert_same(euler, newton)
 
 
-def test_float32_and_n_jobs_identical():
-    network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=0)
-    X = np.random.default_rng(6).uniform(0.0, 1.0, size=(150, 3))
-    results = []
-    for n_jobs in (1, 2):
-        rnn = RecurrentFixedPointTransformer(network=network, method="newton", n_jobs=n_jobs)
-        out = rnn.fit(X).transform(X.astype(np.float32))
-        assert out.dtype == np.float32
-        results.append(out)
-    np.testing.assert_array_equal(results[0], results[1])
-
-
 def test_tanh_and_gated_networks_are_refused():
     tanh = RateNetwork(weights=0.5 * np.eye(4), activation="tanh")
     with pytest.raises(ValueError, match="needs a relu network"):
