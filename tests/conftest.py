@@ -7,7 +7,6 @@ import pytest
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox.networks import random_tanh_network, soft_wta
 
-
 #: The activations written out independently of the package: f and f'. A name
 #: missing here is a KeyError, never a silent stand-in.
 REFERENCE_ACTIVATIONS = {
