@@ -141,7 +141,6 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("rnnapprox",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"rnnapprox": None},
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "min_reported_time": 1,
