@@ -352,6 +352,7 @@ class Progress:
         self.start = self.last = clock()
         self.done = 0
         self.width = 0
+        self.baseline = None
 
     def _write(self, text, end):
         if self.interactive:
@@ -363,14 +364,22 @@ class Progress:
         self.stream.flush()
 
     def update(self, done):
-        """Record ``done`` rows finished; write a line when one is due."""
+        """Record ``done`` rows finished; write a line when one is due.
+
+        The rate is measured from the first update on, so that start-up
+        costs before it (numba compiling on first use) do not distort the
+        time left; no line is written before a rate is known.
+        """
         self.done = done
         now = self.clock()
+        if self.baseline is None:
+            self.baseline = (now, done)
+            return
         if now - self.last < self.interval:
             return
         self.last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else math.inf
+        since, done_then = now - self.baseline[0], done - self.baseline[1]
+        rate = done_then / since if since > 0 else math.inf
         left = (self.total - done) / rate if rate > 0 else math.inf
         self._write(
             f"  {self.label}: {done}/{self.total} rows ({done / self.total:.0%}), "
