@@ -33,7 +33,8 @@ def test_default_run_reports_and_saves(tmp_path, capsys):
     weighted = re.search(r"held-out R\^2 +(-?[\d.]+) variance-weighted", report)
     uniform = re.search(r"\n +(-?[\d.]+) uniform: the plain mean over the 88 units", report)
     assert weighted and uniform and weighted.group(1) != uniform.group(1)
-    assert re.search(r"\d+x faster \(one thread each, fastest of 5 runs", report)
+    assert re.search(r"\d+x faster\n +\(CPU time, one thread each, fastest of 5 runs of \d+ and \d+ rows\)",
+                     report)
     model = joblib.load(out)
     assert model.predict(np.full((2, 5), 0.5)).shape == (2, 88)
     # Distilled through the package's teacher path; saved with plain transformers, loadable anywhere.
