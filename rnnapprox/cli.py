@@ -637,6 +637,8 @@ def run(args):
             except ValueError as exc:
                 if not log.results:  # failed before the teacher solved: the options
                     raise CommandLineError(_one_line(exc)) from exc
+                if sum(int(r.converged.sum()) for r in log.results) >= MIN_TRAIN_ROWS:
+                    raise  # not a convergence problem: a bug, shown in full
                 fitted = False
         fit_seconds = time.perf_counter() - start
         train_result = FixedPointResult(
@@ -704,7 +706,10 @@ def run(args):
     if args.out is not None:
         import joblib
 
-        joblib.dump(approximator, args.out)
+        try:
+            joblib.dump(approximator, args.out)
+        except OSError as exc:
+            raise CommandLineError(f"could not save the approximator to {args.out!r}: {exc}") from exc
         print(f"  approximator saved  {args.out}")
     if args.figure is not None:
         try:
@@ -713,6 +718,8 @@ def run(args):
             print(f"  figure saved        {args.figure}")
         except ImportError:
             print("  figure skipped      matplotlib is not installed (pip install matplotlib)")
+        except OSError as exc:
+            raise CommandLineError(f"could not save the figure to {args.figure!r}: {exc}") from exc
     return {
         "r2_variance_weighted": r2_weighted, "r2_uniform": r2_uniform, "converged": counts["converged"],
         "winner_agreement": agreement, "speedup": speedup, "approximator": approximator,
@@ -777,6 +784,10 @@ def main(argv=None):
         return 2
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
+    except MemoryError:
+        print("rnnapprox: error: not enough memory; use fewer rows (--n-samples, --inputs) or a smaller "
+              "network", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nrnnapprox: interrupted", file=sys.stderr)
         return 130

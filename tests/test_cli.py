@@ -129,6 +129,7 @@ BAD_OPTIONS = [
     (["--activation", "tanh"], "--activation applies to a --weights network"),
     (["--out", "/nonexistent-dir/model.joblib"], "the folder '/nonexistent-dir' does not exist"),
     (["--figure", "summary.xyz"], "matplotlib cannot write .xyz files; use one of"),
+    (["--n-samples", "100000000000"], "not enough memory; use fewer rows"),  # 4 TB of inputs
 ]
 BAD_WEIGHTS = [
     (None, "absent.npy", "does not exist"),
