@@ -569,14 +569,16 @@ def _nonconvergence_advice(result, args):
             f"{args.max_steps} with the residual above --tol {args.tol:g}; " + "; ".join(advice))
 
 
-def _fit_note(message, approximator):
+def _fit_note(caught, approximator):
     """A warning of the fit as one line of the report, naming the command line's options."""
-    text = _one_line(message)
+    text = _one_line(caught.message)
     if text.startswith("The teacher did not reach a fixed point"):
         return None  # the report counts those rows
     if text.startswith("L-BFGS reached max_iter"):
         return (f"the fit stopped after --max-iter {approximator.max_iter} L-BFGS iterations, before "
                 f"converging; a larger --max-iter may fit better")
+    if not issubclass(caught.category, ConvergenceWarning):
+        text = f"{caught.category.__name__}: {text}"
     return text
 
 
@@ -657,7 +659,7 @@ def run(args):
         _ReportingTransformer.log = None
     _plain_teacher(approximator)
 
-    notes = sorted({_fit_note(w.message, approximator) for w in caught} - {None})
+    notes = sorted({_fit_note(w, approximator) for w in caught} - {None})
     converged_test = test_rows[test_result.converged]
     targets = test_result.outputs[test_result.converged]
     predictions = approximator.predict(inputs[converged_test])
@@ -687,10 +689,13 @@ def run(args):
     print(f"  approximator        {args.hidden} hidden units, fit on {approximator.n_teacher_rows_} rows "
           f"in {fit_seconds:.1f} s (fixed points included)")
     n_units = targets.shape[1]
-    print(f"  held-out R^2        {r2_weighted:.4f} variance-weighted: units that vary more count more "
-          f"(what score() reports)")
-    print(f"                      {r2_uniform:.4f} uniform: the plain mean over the {n_units} units, "
-          f"each counting equally ({len(targets)} held-out rows)")
+    if math.isnan(r2_weighted):
+        print(f"  held-out R^2        not computed: {len(targets)} held-out rows converged, 2 are needed")
+    else:
+        print(f"  held-out R^2        {r2_weighted:.4f} variance-weighted: units that vary more count more "
+              f"(what score() reports)")
+        print(f"                      {r2_uniform:.4f} uniform: the plain mean over the {n_units} units, "
+              f"each counting equally ({len(targets)} held-out rows)")
     agreement = math.nan
     if args.weights is None and len(targets):
         agreement = float(np.mean(winning_partition(targets, *BUILT_IN[:2])
@@ -752,10 +757,11 @@ def _save_figure(path, result, targets, predictions, r2, recurrent_per_row, ff_p
     axes[0].hist(steps, bins=40, color="tab:blue")
     axes[0].set(xlabel="steps to converge", ylabel="rows",
                 title=f"recurrent: {result.converged.sum()} of {len(result.converged)} rows settle")
-    axes[1].plot(targets.ravel(), predictions.ravel(), ".", ms=1, alpha=0.3)
-    low = min(targets.min(), predictions.min())
-    top = max(targets.max(), predictions.max())
-    axes[1].plot([low, top], [low, top], "k--", lw=0.8)
+    if targets.size:
+        axes[1].plot(targets.ravel(), predictions.ravel(), ".", ms=1, alpha=0.3)
+        low = min(targets.min(), predictions.min())
+        top = max(targets.max(), predictions.max())
+        axes[1].plot([low, top], [low, top], "k--", lw=0.8)
     axes[1].set(xlabel="recurrent fixed-point rate", ylabel="feedforward prediction",
                 title=f"held-out rows (R$^2$ = {r2:.3f}, variance-weighted)")
     times = [recurrent_per_row * 1e6, ff_per_row * 1e6]
