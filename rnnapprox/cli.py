@@ -451,7 +451,9 @@ class _ReportingTransformer(RecurrentFixedPointTransformer):
             start += size
             if progress is not None:
                 progress.update(min(start, len(X)))
-            size = int(np.clip(size * self.slice_seconds / max(seconds, 1e-6), 64, 20_000))
+            # Slices of about slice_seconds: at most twice the last one, so a quiet moment on a
+            # busy machine does not make one slice (and the wait for the next line) very long.
+            size = int(np.clip(size * self.slice_seconds / max(seconds, 1e-6), 64, min(2 * size, 4096)))
         result = FixedPointResult(**{key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
         if progress is not None:
             progress.close(log.note)

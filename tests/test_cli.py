@@ -350,3 +350,28 @@ def test_module_entry_point_errors_help_and_version():
                           "(see rnnapprox --help)\n"
     done = run("--version")
     assert done.returncode == 0 and done.stdout == f"rnnapprox {__version__}\n"
+
+
+def test_reporting_teacher_solves_in_slices_with_the_rows_own_results(capsys):
+    from rnnapprox.cli import _FixedPointLog, _ReportingTransformer
+    from rnnapprox.networks import soft_wta
+
+    U = np.random.default_rng(0).uniform(size=(300, 3))
+    params = dict(network=soft_wta(3, 4, 2, random_state=0), max_steps=400)
+    plain = RecurrentFixedPointTransformer(**params).fit(U).solve(U)
+    reporting = _ReportingTransformer(**params).fit(U)
+    assert reporting.solve(U).keys() == plain.keys()  # no log: the transformer's own solve
+    log = _FixedPointLog(quiet=False)
+    _ReportingTransformer.log = log
+    try:
+        sliced = reporting.solve(U)
+    finally:
+        _ReportingTransformer.log = None
+    assert sliced.keys() == plain.keys() and log.results == [sliced]
+    # The kernels multiply blocks of rows at once (BLAS), so slicing changes float rounding, no more.
+    for key in plain:
+        if np.issubdtype(plain[key].dtype, np.floating):
+            np.testing.assert_allclose(sliced[key], plain[key], rtol=1e-12, atol=1e-12, err_msg=key)
+        else:
+            np.testing.assert_array_equal(sliced[key], plain[key], err_msg=key)
+    assert "fixed points: 300 rows in" in capsys.readouterr().err
