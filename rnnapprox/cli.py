@@ -124,9 +124,9 @@ def build_parser():
                       help="fixed-point residual tolerance (default 1e-6)")
     data.add_argument("--max-steps", type=_positive_int, default=10_000,
                       help="maximum Euler steps per row (default 10000)")
-    data.add_argument("--method", choices=["euler", "anderson", "newton"], default="euler",
+    data.add_argument("--method", choices=["euler", "anderson", "active_set"], default="euler",
                       help="fixed-point method: euler (the definition), anderson (accelerated), "
-                      "newton (relu only: certified jumps to Euler's fixed point) (default euler)")
+                      "active_set (relu only: certified jumps to Euler's fixed point) (default euler)")
     model = parser.add_argument_group("approximator")
     model.add_argument("--hidden", type=_positive_int, default=100,
                        help="hidden units of the approximator (default 100)")

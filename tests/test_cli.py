@@ -241,10 +241,10 @@ def test_some_rows_not_converging_are_counted_once(tmp_path, capsys):
 
 
 def test_method_option(tmp_path, capsys):
-    assert run_main([*FAST, "--out", "none", "--method", "newton"]) == 0
+    assert run_main([*FAST, "--out", "none", "--method", "active_set"]) == 0
     assert "120 of 120 rows converged" in capsys.readouterr().out
     path = write(tmp_path, "tanh.npy", 0.5 * np.eye(4))
-    argv = [*FAST, "--out", "none", "--method", "newton", "--weights", path, "--activation", "tanh"]
+    argv = [*FAST, "--out", "none", "--method", "active_set", "--weights", path, "--activation", "tanh"]
     check_one_line_error(capsys, run_main(argv), "needs a relu network")
 
 
