@@ -1,0 +1,11 @@
+"""Bridges to other frameworks: networks in from PyTorch and Rockpool, approximators out to ONNX.
+
+The frameworks are optional dependencies, imported only inside the functions
+that need them: ``import rnnapprox.interop`` imports none of torch, rockpool,
+onnx, onnxruntime or skl2onnx. Install them with the extras ``rnnapprox[torch]``,
+``rnnapprox[rockpool]`` and ``rnnapprox[onnx]``.
+"""
+
+from ._onnx import register_skl2onnx, to_onnx
+
+__all__ = ["register_skl2onnx", "to_onnx"]
