@@ -6,6 +6,15 @@ onnx, onnxruntime or skl2onnx. Install them with the extras ``rnnapprox[torch]``
 ``rnnapprox[rockpool]`` and ``rnnapprox[onnx]``.
 """
 
+from ._common import ImportedNetwork, Readout, fixed_point_stability
 from ._onnx import register_skl2onnx, to_onnx
+from ._rockpool import from_rockpool
 
-__all__ = ["register_skl2onnx", "to_onnx"]
+__all__ = [
+    "ImportedNetwork",
+    "Readout",
+    "fixed_point_stability",
+    "from_rockpool",
+    "register_skl2onnx",
+    "to_onnx",
+]
