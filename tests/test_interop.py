@@ -281,3 +281,132 @@ def test_rockpool_errors():
         from_rockpool(Sequential(Linear((2, 2)), Rate(2), Instant(2)))
     with pytest.raises(TypeError, match="numpy Linear and Rate"):
         from_rockpool(RateTorch(2))
+
+
+# -- PyTorch ---------------------------------------------------------------------------------
+
+
+def _contractive_rnn(torch, n_inputs, hidden, layers, nonlinearity, bias, batch_first, seed):
+    """An nn.RNN (float64) whose recurrent weights have spectral norm 0.7: both maps contract."""
+    torch.manual_seed(seed)
+    rnn = torch.nn.RNN(
+        n_inputs, hidden, num_layers=layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first
+    ).double()
+    with torch.no_grad():
+        for k in range(layers):
+            w = getattr(rnn, f"weight_hh_l{k}")
+            w.mul_(0.7 / torch.linalg.matrix_norm(w, ord=2))
+            getattr(rnn, f"weight_ih_l{k}").mul_(2.0)
+    return rnn
+
+
+def _torch_fixed_point(torch, rnn, U, n_steps):
+    """The module iterated on constant inputs from h_0 = 0: last layer's h and the last change."""
+    x = torch.from_numpy(U)[None].repeat(n_steps, 1, 1)  # (time, batch, features)
+    if rnn.batch_first:
+        x = x.transpose(0, 1)
+    with torch.no_grad():
+        out, h_n = rnn(x)
+    out = out.numpy() if not rnn.batch_first else out.transpose(0, 1).numpy()
+    np.testing.assert_array_equal(out[-1], h_n[-1].numpy())
+    return out[-1], np.abs(out[-1] - out[-2]).max()
+
+
+@pytest.mark.parametrize(
+    "nonlinearity, layers, bias, batch_first",
+    [("tanh", 1, True, False), ("relu", 1, True, True), ("tanh", 3, False, True), ("relu", 2, False, False),
+     ("tanh", 2, True, False)],
+)
+def test_torch_rnn_matches_iterated_module(nonlinearity, layers, bias, batch_first):
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import fixed_point_stability, from_torch
+
+    rnn = _contractive_rnn(torch, 3, 5, layers, nonlinearity, bias, batch_first, seed=layers)
+    U = np.random.RandomState(0).uniform(-1.0, 1.0, size=(8, 3))
+    expected, change = _torch_fixed_point(torch, rnn, U, 400)
+    assert change < 1e-13  # torch's own map converged
+    imported = from_torch(rnn)
+    assert imported.network.weights.shape == (5 * layers, 5 * layers)
+    pipe = imported.pipeline(tol=1e-12).fit(U)
+    got = pipe.transform(U)
+    assert got.shape == (8, 5)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+    assert np.abs(expected).max() > 0.1
+    stability = fixed_point_stability(imported.network, pipe["fixed_point"].solve(U))
+    assert stability.continuous_stable.all() and stability.discrete_stable.all()
+    assert not stability.rnn_unstable.any()
+
+
+def test_torch_rnn_cell():
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import from_torch
+
+    torch.manual_seed(0)
+    cell = torch.nn.RNNCell(2, 3).double()
+    with torch.no_grad():
+        cell.weight_hh.mul_(0.5 / torch.linalg.matrix_norm(cell.weight_hh, ord=2))
+    U = np.random.RandomState(1).uniform(-1.0, 1.0, size=(4, 2))
+    h = torch.zeros(4, 3, dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(200):
+            h = cell(torch.from_numpy(U), h)
+    got = from_torch(cell).pipeline(tol=1e-12).fit(U).transform(U)
+    np.testing.assert_allclose(got, h.numpy(), rtol=0, atol=1e-10)
+
+
+def test_torch_stability_flags_rows_that_oscillate_in_torch():
+    """W_hh = -3: the rate network settles near zero drive, the RNN map oscillates there."""
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import fixed_point_stability, from_torch
+
+    rnn = torch.nn.RNN(1, 1, bias=False).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.fill_(-3.0)
+        rnn.weight_ih_l0.fill_(1.0)
+    U = np.array([[0.1], [8.0]])
+    final, _ = _torch_fixed_point(torch, rnn, U, 400)
+    previous, _ = _torch_fixed_point(torch, rnn, U, 399)
+    assert abs(final[0, 0] - previous[0, 0]) > 0.5  # row 0 oscillates in torch
+    assert abs(final[1, 0] - previous[1, 0]) < 1e-12  # row 1 settles in torch
+
+    imported = from_torch(rnn)
+    pipe = imported.pipeline(tol=1e-12).fit(U)
+    result = pipe["fixed_point"].solve(U)
+    assert result.converged.all()  # both rows settle in the rate dynamics
+    stability = fixed_point_stability(imported.network, result)
+    np.testing.assert_array_equal(stability.continuous_stable, [True, True])
+    np.testing.assert_array_equal(stability.discrete_stable, [False, True])
+    np.testing.assert_array_equal(stability.rnn_unstable, [True, False])
+    assert stability.spectral_radius[0] > 1 > stability.spectral_radius[1]
+    np.testing.assert_allclose(pipe.transform(U)[1], final[1], atol=1e-10)  # the settled row agrees
+    # an unconverged row is reported stable for neither
+    result.converged[:] = [False, True]
+    stability = fixed_point_stability(imported.network, result)
+    assert not stability.continuous_stable[0] and np.isnan(stability.spectral_radius[0])
+
+
+def test_torch_errors():
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import from_torch
+
+    with pytest.raises(NotImplementedError, match="GRU network family"):
+        from_torch(torch.nn.GRU(2, 3))
+    with pytest.raises(TypeError, match="LSTM"):
+        from_torch(torch.nn.LSTM(2, 3))
+    with pytest.raises(ValueError, match="[Bb]idirectional"):
+        from_torch(torch.nn.RNN(2, 3, bidirectional=True))
+    with pytest.raises(TypeError, match="supports torch.nn.RNN"):
+        from_torch(torch.nn.Linear(2, 3))
+
+
+def test_torch_import_leaves_module_unchanged():
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import from_torch
+
+    rnn = torch.nn.RNN(2, 3, num_layers=2)
+    before = {k: v.clone() for k, v in rnn.state_dict().items()}
+    network = from_torch(rnn).network
+    network.weights[:] = 0.0  # the imported arrays are copies
+    for key, value in rnn.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert rnn.weight_hh_l0.dtype == torch.float32

@@ -9,12 +9,14 @@ onnx, onnxruntime or skl2onnx. Install them with the extras ``rnnapprox[torch]``
 from ._common import ImportedNetwork, Readout, fixed_point_stability
 from ._onnx import register_skl2onnx, to_onnx
 from ._rockpool import from_rockpool
+from ._torch import from_torch
 
 __all__ = [
     "ImportedNetwork",
     "Readout",
     "fixed_point_stability",
     "from_rockpool",
+    "from_torch",
     "register_skl2onnx",
     "to_onnx",
 ]

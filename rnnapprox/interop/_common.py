@@ -264,9 +264,12 @@ def fixed_point_stability(network, result):
     states = getattr(result, "states", result)
     states = np.asarray(states, dtype=np.float64)
     converged = np.asarray(getattr(result, "converged", np.all(np.isfinite(states), axis=1)), dtype=bool)
-    arrays = network.validated_arrays(1) if hasattr(network, "validated_arrays") else None
-    weights = arrays["weights"] if arrays is not None else np.asarray(network.weights, dtype=np.float64)
-    tau = arrays["tau"] if arrays is not None else np.ones(weights.shape[0])
+    if getattr(network, "activation", None) not in ("relu", "tanh", "sigmoid") or isinstance(network, type):
+        raise TypeError(f"fixed_point_stability takes a RateNetwork; got {network!r}.")
+    input_weights = getattr(network, "input_weights", None)
+    n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]
+    arrays = network.validated_arrays(n_features)
+    weights, tau = arrays["weights"], arrays["tau"]
     if states.ndim != 2 or states.shape[1] != weights.shape[0]:
         raise ValueError(
             f"states must have shape (n_samples, {weights.shape[0]}) for this network; got {states.shape}."
