@@ -264,7 +264,7 @@ def fixed_point_stability(network, result):
     states = getattr(result, "states", result)
     states = np.asarray(states, dtype=np.float64)
     converged = np.asarray(getattr(result, "converged", np.all(np.isfinite(states), axis=1)), dtype=bool)
-    if getattr(network, "activation", None) not in ("relu", "tanh", "sigmoid") or isinstance(network, type):
+    if getattr(network, "activation", None) not in ("relu", "tanh", "sigmoid") or not hasattr(network, "weights"):
         raise TypeError(f"fixed_point_stability takes a RateNetwork; got {network!r}.")
     input_weights = getattr(network, "input_weights", None)
     n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]
