@@ -12,8 +12,10 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from rnnapprox import FeedforwardApproximator
+from rnnapprox.interop import Readout, fixed_point_stability
 
 FRAMEWORKS = ("torch", "rockpool", "onnx", "onnxruntime", "skl2onnx")
 
@@ -26,6 +28,31 @@ def test_import_does_not_load_frameworks():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@parametrize_with_checks([Readout(), Readout(units=slice(None, None, -1), bias=0.5)])
+def test_readout_is_an_estimator(estimator, check):
+    check(estimator)
+
+
+def test_readout_errors_and_pipeline():
+    R = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(ValueError, match="index the 4 columns"):
+        Readout(units=[4]).fit(R)
+    with pytest.raises(ValueError, match="1-D array of integers"):
+        Readout(units=[0.5]).fit(R)
+    with pytest.raises(ValueError, match="selects no column"):
+        Readout(units=slice(4, None)).fit(R)
+    with pytest.raises(ValueError, match="n_selected=2"):
+        Readout(units=[0, 1], weights=np.ones((3, 1))).fit(R)
+    np.testing.assert_array_equal(Readout(units=[-1]).fit_transform(R), R[:, [3]])
+
+
+def test_fixed_point_stability_needs_a_rate_network():
+    from rnnapprox.networks import random_gated_network
+
+    with pytest.raises(TypeError, match="takes a RateNetwork"):
+        fixed_point_stability(random_gated_network(4, random_state=0), np.zeros((1, 4)))
 
 
 # -- ONNX ------------------------------------------------------------------------------------

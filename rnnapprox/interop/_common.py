@@ -16,7 +16,7 @@ class Readout(TransformerMixin, BaseEstimator):
     The step that follows a :class:`~rnnapprox.RecurrentFixedPointTransformer`
     in a pipeline when only some units are the answer: the last layer of an
     imported stacked ``torch.nn.RNN``, or a Rockpool ``Linear`` readout after
-    the last ``Rate`` module. Stateless: ``fit`` only checks the sizes.
+    the last ``Rate`` module. ``fit`` learns nothing: it checks the sizes.
 
     Parameters
     ----------
@@ -119,7 +119,6 @@ class Readout(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = False
         tags.input_tags.allow_nan = True
         return tags
 
@@ -264,7 +263,8 @@ def fixed_point_stability(network, result):
     states = getattr(result, "states", result)
     states = np.asarray(states, dtype=np.float64)
     converged = np.asarray(getattr(result, "converged", np.all(np.isfinite(states), axis=1)), dtype=bool)
-    if getattr(network, "activation", None) not in ("relu", "tanh", "sigmoid") or not hasattr(network, "weights"):
+    activation = getattr(network, "activation", None)
+    if activation not in ("relu", "tanh", "sigmoid") or not hasattr(network, "weights"):
         raise TypeError(f"fixed_point_stability takes a RateNetwork; got {network!r}.")
     input_weights = getattr(network, "input_weights", None)
     n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]

@@ -186,7 +186,7 @@ def to_onnx(model, *, dtype=np.float32, input_name="X", target_opset=None):
     >>> from rnnapprox.interop import to_onnx
     >>> rng = np.random.RandomState(0)
     >>> U = rng.uniform(size=(100, 2))
-    >>> ff = FeedforwardApproximator(hidden_layer_size=8, max_iter=50, random_state=0)
+    >>> ff = FeedforwardApproximator(hidden_layer_size=8, tol=1e-3, random_state=0)
     >>> ff = ff.fit(U, np.maximum(U - 0.5, 0.0))
     >>> onx = to_onnx(ff)
     >>> import onnxruntime
