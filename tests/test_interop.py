@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -155,6 +156,11 @@ def test_onnx_errors():
     ff = _fit_quietly(FeedforwardApproximator(hidden_layer_size=3, max_iter=5), np.eye(3), np.eye(3))
     with pytest.raises(ValueError, match="float32 or numpy.float64"):
         to_onnx(ff, dtype=np.int64)
+    from rnnapprox import RecurrentFixedPointTransformer
+
+    pipe = _fit_quietly(make_pipeline(RecurrentFixedPointTransformer(), clone(ff)), np.eye(3), np.eye(3))
+    with pytest.raises(ValueError, match="export the FeedforwardApproximator"):
+        to_onnx(pipe)
 
 
 # -- Rockpool --------------------------------------------------------------------------------

@@ -159,8 +159,9 @@ def to_onnx(model, *, dtype=np.float32, input_name="X", target_opset=None):
     Raises
     ------
     ValueError
-        When ``model`` is not fitted, has no ``n_features_in_``, or ``dtype``
-        is neither float32 nor float64.
+        When ``model`` is not fitted, has no ``n_features_in_``, ``dtype``
+        is neither float32 nor float64, or ``model`` is (or its steps
+        include) a :class:`~rnnapprox.RecurrentFixedPointTransformer`.
 
     See Also
     --------
@@ -207,6 +208,14 @@ def to_onnx(model, *, dtype=np.float32, input_name="X", target_opset=None):
     from skl2onnx import to_onnx as skl2onnx_to_onnx
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
+    from rnnapprox import RecurrentFixedPointTransformer
+
+    steps = [step for _, step in getattr(model, "steps", [])] or [model]
+    if any(isinstance(step, RecurrentFixedPointTransformer) for step in steps):
+        raise ValueError(
+            "A RecurrentFixedPointTransformer integrates until its network settles, which no ONNX graph "
+            "does: export the FeedforwardApproximator distilled from it instead."
+        )
     tensor_type = FloatTensorType if dtype == np.float32 else DoubleTensorType
     return skl2onnx_to_onnx(
         model,
