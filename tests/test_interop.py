@@ -275,6 +275,27 @@ def test_rockpool_stacked_with_readout_matches_evolve():
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
+def test_rockpool_consecutive_linear_modules_are_multiplied():
+    pytest.importorskip("rockpool")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import Linear
+
+    from rnnapprox.interop import from_rockpool
+
+    rng = np.random.RandomState(5)
+    module = Sequential(
+        Linear((2, 3), weight=rng.normal(size=(2, 3)), bias=rng.normal(size=3)),
+        Linear((3, 4), weight=rng.normal(size=(3, 4)), bias=rng.normal(size=4)),
+        _random_rate(rng, 4, "relu"),
+    )
+    U = rng.uniform(-1.0, 1.0, size=(5, 2))
+    expected, change = _rockpool_steady_state(module, U, 2000)
+    assert change < 1e-12
+    imported = from_rockpool(module)
+    assert imported.network.input_weights.shape == (4, 2)
+    np.testing.assert_allclose(imported.pipeline(tol=1e-11).fit(U).transform(U), expected, rtol=0, atol=1e-9)
+
+
 def test_rockpool_bare_rate_identity_input_and_noise_warning():
     pytest.importorskip("rockpool")
     from rnnapprox.interop import from_rockpool

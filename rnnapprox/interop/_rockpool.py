@@ -134,7 +134,7 @@ def from_rockpool(module):
     layers, activations, taus, thresholds = [], set(), [], []
     for sub in modules:
         if isinstance(sub, Linear):
-            weight = np.asarray(sub.weight, dtype=np.float64)
+            weight = np.array(sub.weight, dtype=np.float64)  # a copy: the readout may keep it
             bias = np.asarray(sub.bias, dtype=np.float64) * np.ones(weight.shape[1])
             if width is None:
                 n_features = width = weight.shape[0]
