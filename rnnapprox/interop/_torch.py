@@ -98,8 +98,9 @@ def from_torch(module):
         raise NotImplementedError(_GRU_MESSAGE)
     if isinstance(module, (nn.LSTM, nn.LSTMCell)):
         raise TypeError(
-            f"{type(module).__name__} is not supported: an LSTM's cell state integrates its input without "
-            "leak, so it has no rate-network counterpart. Supported: torch.nn.RNN and torch.nn.RNNCell."
+            f"{type(module).__name__} is not supported: an LSTM's fixed point (c* = i g / (1 - f), "
+            "h* = o tanh(c*), all gates functions of h*) is not a rate network's and would need a network "
+            "family of its own. Supported: torch.nn.RNN and torch.nn.RNNCell."
         )
     if isinstance(module, nn.RNN):
         if module.bidirectional:
