@@ -35,12 +35,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox.networks import (
-    check_feedback_target,
-    random_feedback_network,
-    random_gated_network,
-    train_feedback_readout,
-)
+from rnnapprox.feedback import check_feedback_target, train_feedback_readout
+from rnnapprox.networks import random_feedback_network, random_gated_network
 
 
 def gated_inputs(rng, n_rows, n_inputs, low, high):

@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/bench_fixed_points.py`` (``--quick`` for a short run,
 ``--scaling`` to add cost per row and per step for N = 50 ... 1000, ``--methods`` to
-compare ``method="anderson"`` and ``method="newton"`` with ``method="euler"``,
+compare ``method="anderson"`` and ``method="active_set"`` with ``method="euler"``,
 ``--approximator`` to add the approximator against ``MLPRegressor``, ``--all`` for
 all of them in one run). Every
 number comes from this one process on this machine:
@@ -240,11 +240,11 @@ def settling_steps(drive, weights, rate_scale, n_steps):
 
 
 def methods_benchmark(n_rows, repeats):
-    """method="anderson" and "newton" against method="euler" on the soft winner-take-all benchmark."""
+    """method="anderson" and "active_set" against method="euler" on the soft winner-take-all benchmark."""
     network = soft_wta(n_partitions=6, units_per_partition=16, n_inhibitory=8, random_state=0)
     U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, 6))
     results, seconds, first_call = {}, {}, {}
-    for method in ("euler", "anderson", "newton"):
+    for method in ("euler", "anderson", "active_set"):
         rnn = RecurrentFixedPointTransformer(network=network, dt=0.1, tol=1e-6, method=method)
         rnn.fit(U)
         start = time.perf_counter()
@@ -263,7 +263,7 @@ def methods_benchmark(n_rows, repeats):
               f"{first_call[method]:>10.1f}s {int(np.median(result.n_steps)):>13} "
               f"{result.n_steps.mean():>11.1f} {int(result.converged.sum()):>10} "
               f"{deviation:>18.2e} {result.residual.max():>13.1e}")
-    for method in ("anderson", "newton"):
+    for method in ("anderson", "active_set"):
         print(f"{method}: status equal to euler's on {np.mean(results[method].status == euler.status):.1%} "
               "of rows")
     # The bound on any method that follows Euler's trajectory until the active set is final.
@@ -282,7 +282,7 @@ def main():
     parser.add_argument("--scaling", action="store_true",
                         help="add cost vs N for N = 50 ... 1000 and time vs number of rows")
     parser.add_argument("--methods", action="store_true",
-                        help="add method='anderson' and method='newton' against method='euler'")
+                        help="add method='anderson' and method='active_set' against method='euler'")
     parser.add_argument("--methods-only", action="store_true", help="only the methods table")
     parser.add_argument("--approximator", action="store_true",
                         help="add the approximator against MLPRegressor (bench_feedforward.py, "

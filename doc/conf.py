@@ -48,6 +48,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # A local copy of MathJax (copied to _static/mathjax): math renders
+    # without network access. The module's name has hyphens; Sphinx imports it.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -56,14 +59,22 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json",
-                    "auto_examples/*.md5", "sg_execution_times.rst"]
+                    "auto_examples/*.md5", "sg_execution_times.rst",
+                    "auto_examples/sg_execution_times.rst"]
 root_doc = "index"
 default_role = "literal"
+# |version| and |release| in the pages come from rnnapprox.__version__.
+rst_epilog = f"""
+.. |rnnapprox_version| replace:: {release}
+"""
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------
 autosummary_generate = True
 autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
+# The "On this page" list of a class page names its methods (``fit``), not
+# ``RecurrentFixedPointTransformer.fit``, which the sidebar would cut off.
+toc_object_entries_show_parents = "hide"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
@@ -83,13 +94,13 @@ numpydoc_xref_aliases = {
 }
 if not os.environ.get("RNNAPPROX_DOCS_INTERSPHINX"):
     # numpydoc's default aliases point into the Python and NumPy inventories
-    # (:ref:/:term: roles, which warn when unresolved); without intersphinx,
-    # make them plain references, and send array-like to our glossary.
+    # (``:class:`python:int```): without intersphinx they do not resolve and
+    # render as "python:int". Make every one a plain reference to its own
+    # name ("int", "None"), and send array-like to our glossary.
     from numpydoc.xref import DEFAULT_LINKS
 
-    for _name, _link in DEFAULT_LINKS.items():
-        if _link.startswith((":ref:", ":term:")):
-            numpydoc_xref_aliases.setdefault(_name, _name)
+    for _name in DEFAULT_LINKS:
+        numpydoc_xref_aliases.setdefault(_name, _name)
     numpydoc_xref_aliases["array-like"] = ":term:`array-like`"
     numpydoc_xref_aliases["array_like"] = ":term:`array-like`"
 numpydoc_xref_ignore = {
@@ -130,13 +141,14 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("rnnapprox",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"rnnapprox": None},
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "min_reported_time": 1,
     "show_memory": False,
     "remove_config_comments": True,
     "capture_repr": (),  # print() output only, not the repr of a cell's last expression
+    # No execution-times pages: they load their table scripts from the network.
+    "write_computation_times": False,
 }
 
 # The examples warn (ConvergenceWarning) on purpose; keep the build log readable.
@@ -151,12 +163,26 @@ try:
         "navigation_with_keys": False,
         "show_toc_level": 2,
         "secondary_sidebar_items": ["page-toc"],
+        # The top bar lists the root toctree's pages (index.rst) in order; the
+        # first six stay visible (install ... Muir), the rest go under "More".
+        "header_links_before_dropdown": 6,
+        "navbar_start": ["navbar-logo", "rnnapprox-version"],
+        "navbar_persistent": ["search-button"],
+        "navbar_end": ["theme-switcher"],
+        "footer_start": ["copyright"],
+        "footer_end": ["sphinx-version"],
+        "logo": {"text": "rnnapprox"},
     }
 except ImportError:  # pragma: no cover - fallback theme
     html_theme = "alabaster"
 html_title = f"rnnapprox {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["rnnapprox.css"]
 html_show_sourcelink = False
+# MathJax's SVG output needs no web fonts (fonts from a parent folder are
+# blocked for file:// pages in some browsers). The file is the local copy of
+# sphinx-mathjax-offline; setup() below sets it after that extension's own.
+_MATHJAX_PATH = "mathjax/tex-svg.js"
 
 # -- intersphinx: opt-in, since the build must not depend on the network -----
 if os.environ.get("RNNAPPROX_DOCS_INTERSPHINX"):
@@ -202,7 +228,25 @@ def _check_api_coverage(app):
             logger.warning(f"doc/api.rst lists {module.__name__}.{name}, which is not in __all__.")
 
 
+def _hide_empty_section_navigation(app, pagename, templatename, context, doctree):
+    """Leave out the left sidebar on a page whose top-level section has no subpages.
+
+    The theme's "Section Navigation" lists the pages under the current
+    top-level entry of index.rst; for a single page (install, user guide) it
+    would be an empty box. The API reference and the gallery keep theirs.
+    """
+    env = app.env
+    parent = {child: page for page, children in env.toctree_includes.items() for child in children}
+    section = pagename
+    while parent.get(section) not in (None, app.config.root_doc):
+        section = parent[section]
+    if section == app.config.root_doc or not env.toctree_includes.get(section):
+        context["sidebars"] = []
+
+
 def setup(app):
+    app.config.mathjax_path = _MATHJAX_PATH
     app.connect("builder-inited", _check_api_coverage)
+    app.connect("html-page-context", _hide_empty_section_navigation)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-docstring", _quote_fitted_names_in_types, priority=400)

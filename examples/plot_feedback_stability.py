@@ -15,12 +15,12 @@ is trained to answer the stationary input :math:`I` with a target output
 :math:`z = A`. The open-loop least-squares solution clamps :math:`z = A`, finds
 the fixed point :math:`x_{ol}` of the clamped network and picks the
 minimum-norm readout with :math:`n \\cdot \\tanh(x_{ol}) / N = A`
-(:func:`~rnnapprox.networks.train_feedback_readout`). By construction
+(:func:`~rnnapprox.feedback.train_feedback_readout`). By construction
 :math:`x_{ol}` is a fixed point of the closed loop; whether it is *stable*
 (every eigenvalue of :math:`-I + (\\chi + m n^T / N)\\,\\mathrm{diag}(1 -
 \\tanh^2 x_{ol})` in the left half-plane) and whether the closed loop started
 at rest actually *reaches* it is what
-:func:`~rnnapprox.networks.check_feedback_target` reports.
+:func:`~rnnapprox.feedback.check_feedback_target` reports.
 
 The input here is weak (``input_scale=0.2``) and correlated with the feedback
 vector (``input_correlation=0.8``). The map over target and bulk gain shows
@@ -38,11 +38,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from rnnapprox.networks import (
-    check_feedback_target,
-    random_feedback_network,
-    train_feedback_readout,
-)
+from rnnapprox.feedback import check_feedback_target, train_feedback_readout
+from rnnapprox.networks import random_feedback_network
 
 n_units = 100
 network = random_feedback_network(

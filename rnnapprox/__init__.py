@@ -7,7 +7,7 @@ numba-jitted Euler integration with per-row convergence diagnostics;
 two-layer network that answers in one deterministic pass (Muir, 2018).
 """
 
-from . import networks
+from . import feedback, networks
 from ._feedforward import FeedforwardApproximator
 from ._recurrent import FixedPointResult, NonConvergenceError, RecurrentFixedPointTransformer
 
@@ -18,6 +18,7 @@ __all__ = [
     "FixedPointResult",
     "NonConvergenceError",
     "RecurrentFixedPointTransformer",
+    "feedback",
     "networks",
     "__version__",
 ]

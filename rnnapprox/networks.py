@@ -11,7 +11,9 @@ import inspect
 import numbers
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
+
+from ._activations import get_activation
 
 __all__ = [
     "RateNetwork",
@@ -22,11 +24,8 @@ __all__ = [
     "random_tanh_network",
     "random_gated_network",
     "random_feedback_network",
-    "train_feedback_readout",
-    "check_feedback_target",
 ]
 
-ACTIVATIONS = ("relu", "tanh")
 
 
 class NetworkParams:
@@ -132,8 +131,10 @@ class RateNetwork(NetworkParams):
         Constant drive ``b``.
     tau : float or array-like of shape (n_units,), default=1.0
         Time constants, strictly positive.
-    activation : {"relu", "tanh"}, default="relu"
-        Transfer function ``f``: ``"relu"`` gives linear-threshold units.
+    activation : {"relu", "tanh", "sigmoid"}, default="relu"
+        Transfer function ``f``: ``"relu"`` gives linear-threshold units,
+        ``"sigmoid"`` the logistic ``1 / (1 + exp(-x))``; any other name is an
+        error.
 
     See Also
     --------
@@ -191,29 +192,17 @@ class RateNetwork(NetworkParams):
         ValueError, TypeError
             With a message naming the offending parameter.
         """
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {self.activation!r}.")
+        get_activation(self.activation)
         weights = _as_finite_array(self.weights, "weights", ndim=(2,))
         n_units = weights.shape[0]
         if weights.shape != (n_units, n_units):
             raise ValueError(f"weights must be a square matrix; got shape {weights.shape}.")
         if n_units == 0:
             raise ValueError("weights must have at least one unit; got shape (0, 0).")
-        input_weights = None
-        if self.input_weights is not None:
-            input_weights = _as_finite_array(self.input_weights, "input_weights", ndim=(2,))
-            if input_weights.shape != (n_units, n_features):
-                raise ValueError(
-                    f"input_weights must have shape (n_units, n_features) = ({n_units}, "
-                    f"{n_features}); got {input_weights.shape}."
-                )
-            input_weights = input_weights.copy()
-        elif n_features == n_units:
-            input_weights = np.eye(n_units)
         return {
             "family": "rate",
             "weights": weights.copy(),
-            "input_weights": input_weights,
+            "input_weights": _input_weights(self.input_weights, n_units, n_features),
             "bias": _per_unit(self.bias, "bias", n_units),
             "tau": _per_unit(self.tau, "tau", n_units, positive=True),
             "activation": self.activation,
@@ -234,15 +223,30 @@ def _square(value, name, n_units=None):
 
 
 def _input_weights(value, n_units, n_features):
+    """``W_in`` checked against the network and the data's ``n_features``; the message names the culprit."""
     if value is None:
         return np.eye(n_units) if n_features == n_units else None
     input_weights = _as_finite_array(value, "input_weights", ndim=(2,))
-    if input_weights.shape != (n_units, n_features):
+    shape = input_weights.shape
+    if shape == (n_units, n_features):
+        return input_weights.copy()
+    if shape == (n_features, n_units):
         raise ValueError(
-            f"input_weights must have shape (n_units, n_features) = ({n_units}, "
-            f"{n_features}); got {input_weights.shape}."
+            f"input_weights looks transposed: input_weights must have shape (n_units, n_features) = "
+            f"({n_units}, {n_features}) (row i holds the weights onto unit i); got {shape}. "
+            "Pass input_weights.T."
         )
-    return input_weights.copy()
+    if shape[0] == n_units:
+        raise ValueError(
+            f"X has {n_features} features, but the network's input_weights has shape {shape}: it "
+            f"expects {shape[1]} input features. Pass X with {shape[1]} columns, or input_weights "
+            f"for this X (input_weights must have shape (n_units, n_features) = ({n_units}, "
+            f"{n_features}))."
+        )
+    raise ValueError(
+        f"input_weights must have shape (n_units, n_features) = ({n_units}, {n_features}); "
+        f"got {shape}: its first axis must match the {n_units} units of weights."
+    )
 
 
 class GatedNetwork(NetworkParams):
@@ -535,7 +539,7 @@ def random_ei_network(
         Spectral radius of the returned weight matrix.
     connection_probability : float, default=0.2
         Probability of each connection.
-    activation : {"relu", "tanh"}, default="relu"
+    activation : {"relu", "tanh", "sigmoid"}, default="relu"
         Transfer function.
     random_state : int, RandomState instance or None, default=None
         Seed.
@@ -732,8 +736,8 @@ class FeedbackNetwork(RateNetwork):
     See Also
     --------
     random_feedback_network : Draws ``chi``, ``m`` and ``I``.
-    train_feedback_readout : Least-squares readout for a target output.
-    check_feedback_target : Is the target fixed point reached and stable?
+    rnnapprox.feedback.train_feedback_readout : Least-squares readout for a target output.
+    rnnapprox.feedback.check_feedback_target : Is the target fixed point reached and stable?
 
     References
     ----------
@@ -841,7 +845,7 @@ def random_feedback_network(
         Standard deviation of the entries of ``I``.
     readout : array-like of shape (n_units,), default=None
         Readout ``n``; ``None`` leaves the loop open (zero readout), ready for
-        :func:`train_feedback_readout`.
+        :func:`rnnapprox.feedback.train_feedback_readout`.
     tau : float, default=1.0
         Time constant.
     random_state : int, RandomState instance or None, default=None
@@ -875,193 +879,3 @@ def random_feedback_network(
         input_correlation * feedback + np.sqrt(1.0 - input_correlation**2) * independent
     )
     return FeedbackNetwork(bulk, feedback, readout=readout, input_vector=input_vector, tau=tau)
-
-
-def _open_loop_fixed_point(bulk, drive, x0, tol, max_steps):
-    """Fixed point of ``dx/dt = -x + bulk tanh(x) + drive``: Euler, then Newton polish."""
-    from scipy.optimize import root
-
-    from ._recurrent import RecurrentFixedPointTransformer
-
-    open_loop = RateNetwork(weights=bulk, bias=drive, activation="tanh")
-    solver = RecurrentFixedPointTransformer(
-        network=open_loop, tol=max(tol, 1e-9), max_steps=max_steps, x0=x0, output="state"
-    )
-    result = solver.fit(np.zeros((1, 1))).solve(np.zeros((1, 1)))
-    start = result.states[0] if np.all(np.isfinite(result.states[0])) else drive.copy()
-
-    def field(x):
-        return -x + bulk @ np.tanh(x) + drive
-
-    def jacobian(x):
-        jac = bulk * (1.0 - np.tanh(x) ** 2)[np.newaxis, :]
-        jac[np.diag_indices_from(jac)] -= 1.0
-        return jac
-
-    polished = root(field, start, jac=jacobian, method="hybr", tol=1e-14)
-    better = np.max(np.abs(field(polished.x))) < np.max(np.abs(field(start)))
-    state = polished.x if better else start
-    return state, bool(result.converged[0]), float(np.max(np.abs(field(state))))
-
-
-def train_feedback_readout(network, target, *, input_amplitude=1.0, tol=1e-8, max_steps=20_000):
-    """Train the readout so that a stationary input gives a target output.
-
-    The open-loop least-squares solution: clamp the fed-back output to the
-    target, ``z = A``, find the fixed point ``x_ol`` of the open loop
-    ``dx/dt = -x + chi tanh(x) + m A + I u``, and choose the minimum-norm
-    readout with ``n . tanh(x_ol) / N = A``. Then ``x_ol`` is a fixed point
-    of the closed loop with output ``A``; whether it is stable and reached is
-    :func:`check_feedback_target`'s question.
-
-    Parameters
-    ----------
-    network : FeedbackNetwork
-        Supplies ``chi``, ``m``, ``I`` and ``tau`` (its readout is ignored).
-    target : float
-        Target output ``A``.
-    input_amplitude : float, default=1.0
-        Amplitude ``u`` of the stationary input ``I u``.
-    tol : float, default=1e-8
-        Residual tolerance of the open-loop Euler integration, which is then
-        polished by Newton's method (``scipy.optimize.root``).
-    max_steps : int, default=20_000
-        Euler steps for the open loop.
-
-    Returns
-    -------
-    training : Bunch
-        ``network`` (the closed-loop :class:`FeedbackNetwork` with the trained
-        readout), ``readout`` (``n``), ``open_loop_state`` (``x_ol``),
-        ``open_loop_reached`` (whether the clamped network settled on
-        ``x_ol`` from ``x = 0``; when it did not, ``x_ol`` is the fixed point
-        Newton's method found from where the integration stopped),
-        ``open_loop_residual`` (``max|-x_ol + chi tanh(x_ol) + m A + I u|``),
-        ``target`` and ``input_amplitude``.
-
-    Notes
-    -----
-    With ``phi = tanh(x_ol)``, the minimum-norm solution of ``n . phi / N =
-    A`` is ``n = N A phi / ||phi||^2``: the readout is aligned with the
-    open-loop activity. At ``x_ol`` the closed-loop field is ``-x_ol + chi
-    phi + m (n . phi / N) + I u = -x_ol + chi phi + m A + I u = 0``. Its
-    stability is that of ``J = -I + (chi + m n^T / N) diag(1 - phi^2)``
-    (divided by ``tau``), a rank-one perturbation of the bulk's Jacobian
-    (Mastrogiuseppe & Ostojic, 2019).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rnnapprox.networks import random_feedback_network, train_feedback_readout
-    >>> net = random_feedback_network(100, gain=0.5, random_state=0)
-    >>> training = train_feedback_readout(net, target=0.3)
-    >>> round(float(training.network.output(np.tanh(training.open_loop_state))), 6)
-    0.3
-    """
-    if not isinstance(network, FeedbackNetwork):
-        raise TypeError(f"network must be a FeedbackNetwork; got {type(network).__name__}.")
-    if not np.isfinite(target) or not np.isfinite(input_amplitude):
-        raise ValueError("target and input_amplitude must be finite numbers.")
-    parts = network._checked_parts()
-    bulk, feedback, input_vector = parts["bulk"], parts["feedback"], parts["input_vector"]
-    n_units = bulk.shape[0]
-    drive = feedback * target + input_vector * input_amplitude
-    state, reached, residual = _open_loop_fixed_point(
-        bulk, drive, np.zeros(n_units), tol, max_steps
-    )
-    rates = np.tanh(state)
-    power = float(rates @ rates)
-    if power == 0.0:
-        if target != 0.0:
-            raise ValueError(
-                "the open-loop activity is zero, so no readout gives a non-zero target; "
-                "give the network an input (input_vector) or a non-zero target drive."
-            )
-        readout = np.zeros(n_units)
-    else:
-        readout = n_units * target * rates / power
-    trained = FeedbackNetwork(bulk, feedback, readout=readout, input_vector=input_vector,
-                              tau=network.tau)
-    return Bunch(
-        network=trained,
-        readout=readout,
-        open_loop_state=state,
-        open_loop_reached=reached,
-        open_loop_residual=residual,
-        target=float(target),
-        input_amplitude=float(input_amplitude),
-    )
-
-
-def check_feedback_target(training, *, x0=None, dt=0.1, tol=1e-8, max_steps=20_000, atol=1e-4):
-    """Is the trained target fixed point stable, and does the closed loop reach it?
-
-    Parameters
-    ----------
-    training : Bunch
-        The result of :func:`train_feedback_readout`.
-    x0 : array-like of shape (n_units,), default=None
-        Initial state of the closed loop; ``None`` starts from zeros.
-    dt, tol, max_steps : float, float, int
-        Euler integration of the closed loop, as for
-        :class:`~rnnapprox.RecurrentFixedPointTransformer`.
-    atol : float, default=1e-4
-        The target is reached when the closed loop converges to a state
-        within ``atol * (1 + max|x_ol|)`` of ``x_ol`` (infinity norm).
-
-    Returns
-    -------
-    report : Bunch
-        ``reached`` (bool), ``stable`` (bool: every Jacobian eigenvalue at
-        ``x_ol`` has negative real part), ``leading_eigenvalue`` (complex, in
-        units of 1/time), ``output`` (``z = n . tanh(x*) / N`` at the state
-        the closed loop ended in; NaN unless it converged), ``target``,
-        ``status`` and ``dynamics`` of the closed-loop integration (as in
-        :meth:`~rnnapprox.RecurrentFixedPointTransformer.solve`),
-        ``distance`` (``max|x* - x_ol|``) and ``state`` (``x*``).
-
-    Notes
-    -----
-    Local stability and being reached are different questions: a stable
-    target can lie outside the basin of the initial state (the closed loop
-    then settles elsewhere, often on an output of the wrong sign), and an
-    unstable target is never reached from a generic state.
-
-    Examples
-    --------
-    >>> from rnnapprox.networks import (
-    ...     random_feedback_network, train_feedback_readout, check_feedback_target)
-    >>> net = random_feedback_network(100, gain=0.5, random_state=0)
-    >>> report = check_feedback_target(train_feedback_readout(net, target=0.3))
-    >>> bool(report.reached), bool(report.stable), round(report.output, 4)
-    (True, True, 0.3)
-    """
-    from ._recurrent import RecurrentFixedPointTransformer
-
-    network = training.network
-    target_state = np.asarray(training.open_loop_state, dtype=np.float64)
-    U = np.full((1, 1), training.input_amplitude)
-    solver = RecurrentFixedPointTransformer(
-        network=network, dt=dt, tol=tol, max_steps=max_steps, x0=x0, output="state"
-    ).fit(U)
-    result = solver.solve(U)
-    jacobian = solver.jacobian(U, target_state[np.newaxis, :])[0]
-    eigenvalues = np.linalg.eigvals(jacobian)
-    k = np.argmax(eigenvalues.real)
-    leading = complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
-    state = result.states[0]
-    converged = bool(result.converged[0])
-    distance = float(np.max(np.abs(state - target_state)))
-    reached = converged and distance <= atol * (1.0 + np.max(np.abs(target_state)))
-    output = float(network.output(np.tanh(state))) if converged else float("nan")
-    return Bunch(
-        reached=bool(reached),
-        stable=bool(leading.real < 0),
-        leading_eigenvalue=leading,
-        output=output,
-        target=training.target,
-        status=str(result.status[0]),
-        dynamics=str(result.dynamics[0]),
-        distance=distance,
-        state=state,
-    )

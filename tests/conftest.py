@@ -7,6 +7,15 @@ import pytest
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox.networks import random_tanh_network, soft_wta
 
+#: The activations written out independently of the package: f and f'. A name
+#: missing here is a KeyError, never a silent stand-in.
+REFERENCE_ACTIVATIONS = {
+    "relu": (lambda v: np.maximum(v, 0.0), lambda v: (v > 0).astype(float)),
+    "tanh": (np.tanh, lambda v: 1.0 - np.tanh(v) ** 2),
+    "sigmoid": (lambda v: 1.0 / (1.0 + np.exp(-v)),
+                lambda v: 1.0 / (np.exp(-v / 2) + np.exp(v / 2)) ** 2),
+}
+
 
 def euler_reference(network_arrays, U, dt, tol, max_steps, x0=None):
     """Plain-numpy forward Euler, one row at a time: the independent reference.
@@ -15,7 +24,7 @@ def euler_reference(network_arrays, U, dt, tol, max_steps, x0=None):
     (stop at the first state whose residual is <= tol).
     """
     W, W_in, b, tau, act = (network_arrays[k] for k in ("W", "W_in", "b", "tau", "activation"))
-    f = (lambda v: np.maximum(v, 0.0)) if act == "relu" else np.tanh
+    f = REFERENCE_ACTIVATIONS[act][0]
     states, residuals, steps = [], [], []
     for u in U:
         x = np.zeros(W.shape[0]) if x0 is None else x0.copy()
@@ -65,6 +74,19 @@ def tanh_network():
 @pytest.fixture(scope="session")
 def tanh_inputs():
     return np.random.default_rng(2).normal(size=(40, 5))
+
+
+@pytest.fixture(scope="session")
+def sigmoid_network():
+    # Logistic units (slope at most 1/4) with strong coupling and a negative bias.
+    return random_tanh_network(30, gain=2.5, n_inputs=5, random_state=3).set_params(
+        activation="sigmoid", bias=-0.5
+    )
+
+
+@pytest.fixture(scope="session")
+def sigmoid_inputs():
+    return np.random.default_rng(4).normal(scale=2.0, size=(40, 5))
 
 
 # --------------------------------------------------------------------------- gated networks

@@ -12,7 +12,7 @@ from rnnapprox.networks import random_ei_network
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([
     RecurrentFixedPointTransformer(),
-    RecurrentFixedPointTransformer(network=random_ei_network(8, 2, random_state=0), method="newton"),
+    RecurrentFixedPointTransformer(network=random_ei_network(8, 2, random_state=0), method="active_set"),
     FeedforwardApproximator(),
 ])
 def test_sklearn_compatible_estimator(estimator, check):

@@ -61,11 +61,13 @@ def test_joblib_workers_start_numba_with_their_share():
 
 
 def test_omp_num_threads_caps_default_threads(monkeypatch):
+    from rnnapprox._thread_control import n_threads
+
     rnn = RecurrentFixedPointTransformer()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert rnn._n_threads() == 1
+    assert n_threads(rnn.n_jobs) == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     import numba
 
-    assert rnn._n_threads() == numba.config.NUMBA_NUM_THREADS
-    assert rnn.set_params(n_jobs=1)._n_threads() == 1
+    assert n_threads(rnn.n_jobs) == numba.config.NUMBA_NUM_THREADS
+    assert n_threads(rnn.set_params(n_jobs=1).n_jobs) == 1

@@ -6,13 +6,8 @@ import pytest
 from sklearn.base import clone
 
 from rnnapprox import RecurrentFixedPointTransformer
-from rnnapprox.networks import (
-    FeedbackNetwork,
-    RateNetwork,
-    check_feedback_target,
-    random_feedback_network,
-    train_feedback_readout,
-)
+from rnnapprox.feedback import check_feedback_target, train_feedback_readout
+from rnnapprox.networks import FeedbackNetwork, RateNetwork, random_feedback_network
 
 
 @pytest.fixture(scope="module")

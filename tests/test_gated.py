@@ -52,7 +52,7 @@ def test_gated_refilled_blocks_match_reference(
 ):
     # Small blocks and a max_steps that stops some rows but not others: slots are
     # refilled and compacted while their neighbours are mid-step.
-    import rnnapprox._recurrent as module
+    import rnnapprox._chunked as module
 
     monkeypatch.setattr(module, "BLOCK_ROWS", 3)
     max_steps = int(np.median(gated_solved.n_steps))
@@ -103,7 +103,7 @@ def test_gated_x0_short_and_full(gated_network, gated_inputs):
 
 
 def test_gated_threads_chunks_dtype(gated_fitted, gated_inputs, monkeypatch):
-    import rnnapprox._recurrent as module
+    import rnnapprox._chunked as module
 
     reference = gated_fitted.transform(gated_inputs)
     before = numba.get_num_threads()

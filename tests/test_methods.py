@@ -1,6 +1,6 @@
 """method="anderson" lands where method="euler" (the definition of the answer) lands.
 
-Tests shared with method="newton" are parametrized here; the rest of newton's are in
+Tests shared with method="active_set" are parametrized here; the rest of newton's are in
 test_newton.py.
 """
 
@@ -78,7 +78,7 @@ def test_rows_that_never_converge_keep_euler_status():
     _assert_same(euler, anderson)
 
 
-@pytest.mark.parametrize("method", ["anderson", "newton"])
+@pytest.mark.parametrize("method", ["anderson", "active_set"])
 def test_float32_and_n_jobs(method):
     network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=0)
     X = np.random.default_rng(5).uniform(0.0, 1.0, size=(150, 3))

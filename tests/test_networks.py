@@ -65,7 +65,7 @@ def test_get_set_params_and_repr():
         ({"weights": np.eye(2), "tau": 0.0}, 2, "strictly positive"),
         ({"weights": np.eye(2), "tau": [1.0, -1.0]}, 2, "strictly positive"),
         ({"weights": np.eye(2), "bias": [1.0, 2.0, 3.0]}, 2, "3 entries"),
-        ({"weights": np.eye(2), "activation": "sigmoid"}, 2, "activation must be one of"),
+        ({"weights": np.eye(2), "activation": "softplus"}, 2, "activation must be one of"),
         ({"weights": [["a", "b"], ["c", "d"]]}, 2, "real numeric"),
     ],
 )

@@ -20,11 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox.networks import (
-    random_feedback_network,
-    random_gated_network,
-    train_feedback_readout,
-)
+from rnnapprox.feedback import train_feedback_readout
+from rnnapprox.networks import random_feedback_network, random_gated_network
 
 sio = pytest.importorskip("skops.io")
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
 
-import rnnapprox._recurrent as recurrent_module  # noqa: E402
+import rnnapprox._chunked as recurrent_module  # noqa: E402
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer  # noqa: E402
 from rnnapprox.networks import GatedNetwork, RateNetwork  # noqa: E402
 

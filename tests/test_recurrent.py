@@ -4,7 +4,7 @@ import warnings
 import numba
 import numpy as np
 import pytest
-from conftest import euler_reference, fitted_arrays
+from conftest import REFERENCE_ACTIVATIONS, euler_reference, fitted_arrays
 from scipy.optimize import root
 from sklearn.base import clone
 from sklearn.datasets import load_iris
@@ -20,7 +20,7 @@ from rnnapprox.networks import RateNetwork, random_tanh_network
 # --------------------------------------------------------------------------- numerics
 
 
-@pytest.mark.parametrize("family", ["wta", "tanh"])
+@pytest.mark.parametrize("family", ["wta", "tanh", "sigmoid"])
 def test_matches_plain_numpy_euler(family, request):
     network = request.getfixturevalue(f"{family}_network")
     U = request.getfixturevalue(f"{family}_inputs")
@@ -35,11 +35,11 @@ def test_matches_plain_numpy_euler(family, request):
 
 
 def _residual(arrays, x, u):
-    f = (lambda v: np.maximum(v, 0.0)) if arrays["activation"] == "relu" else np.tanh
+    f = REFERENCE_ACTIVATIONS[arrays["activation"]][0]
     return -x + arrays["W"] @ f(x) + arrays["W_in"] @ u + arrays["b"]
 
 
-@pytest.mark.parametrize("family", ["wta", "tanh"])
+@pytest.mark.parametrize("family", ["wta", "tanh", "sigmoid"])
 def test_converged_rows_match_scipy_root(family, request):
     """Each converged state lies within ||J^-1|| tol of the polished fixed point."""
     network = request.getfixturevalue(f"{family}_network")
@@ -48,9 +48,7 @@ def test_converged_rows_match_scipy_root(family, request):
     rnn = RecurrentFixedPointTransformer(network=network, tol=tol).fit(U)
     result = rnn.solve(U)
     arrays = fitted_arrays(rnn)
-    fprime = (lambda v: (v > 0).astype(float)) if arrays["activation"] == "relu" else (
-        lambda v: 1 - np.tanh(v) ** 2
-    )
+    fprime = REFERENCE_ACTIVATIONS[arrays["activation"]][1]
     for x, u in zip(result.states, U):
         sol = root(lambda z, u=u: _residual(arrays, z, u), x, method="hybr", tol=1e-13)
         assert np.max(np.abs(_residual(arrays, sol.x, u))) < 1e-10
@@ -202,7 +200,7 @@ def test_row_order_and_threads_do_not_matter(wta_fitted, wta_inputs):
 
 
 def test_chunks_give_same_result(wta_fitted, wta_inputs, monkeypatch):
-    import rnnapprox._recurrent as module
+    import rnnapprox._chunked as module
 
     reference = wta_fitted.transform(wta_inputs)
     monkeypatch.setattr(module, "CHUNK_ROWS", 7)
@@ -210,7 +208,7 @@ def test_chunks_give_same_result(wta_fitted, wta_inputs, monkeypatch):
 
 
 def test_verbose_reports_progress(wta_network, wta_inputs, capsys, monkeypatch):
-    import rnnapprox._recurrent as module
+    import rnnapprox._chunked as module
 
     monkeypatch.setattr(module, "CHUNK_ROWS", 25)
     RecurrentFixedPointTransformer(network=wta_network, verbose=1).fit_transform(wta_inputs)

@@ -147,7 +147,7 @@ BAD_PARAMETERS = [
      "tau must be strictly positive"),
     ("tau NaN", dict(network=RateNetwork(E3, tau=np.nan)), ValueError,
      "tau contains NaN or infinity"),
-    ("activation", dict(network=RateNetwork(E3, activation="sigmoid")), ValueError,
+    ("activation", dict(network=RateNetwork(E3, activation="softplus")), ValueError,
      "activation must be one of"),
     ("gated tau_z 0", dict(network=GatedNetwork(E3, E3, E3, tau_z=0.0)), ValueError,
      "tau_z must be strictly positive"),
@@ -486,6 +486,7 @@ def test_threads_share_one_fitted_estimator(wta_fitted, wta_inputs, ff_fitted):
 
 def test_keyboard_interrupt_leaves_estimator_usable(wta_fitted, wta_inputs, monkeypatch, capsys):
     """Ctrl-C between chunks of a long transform: later calls work, thread counts restored."""
+    import rnnapprox._chunked as chunked
     import rnnapprox._recurrent as module
 
     rnn = copy.deepcopy(wta_fitted).set_params(n_jobs=1, verbose=1)
@@ -496,7 +497,7 @@ def test_keyboard_interrupt_leaves_estimator_usable(wta_fitted, wta_inputs, monk
     threads_before = numba.get_num_threads()
     assert threads_before != 1 or numba.config.NUMBA_NUM_THREADS == 1
     blas_before = [info["num_threads"] for info in threadpool_info()]
-    monkeypatch.setattr(module, "CHUNK_ROWS", 16)
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 16)
     calls = []
 
     def print_then_interrupt(*args, **kwargs):
@@ -596,7 +597,8 @@ def _read_only_tree(root):
     site = root / "site"
     shutil.copytree(PACKAGE_DIR, site / "rnnapprox",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
-    (site / "rnnapprox" / "__pycache__").write_text("blocks bytecode and numba's in-tree cache")
+    for package in [site / "rnnapprox", *(p.parent for p in (site / "rnnapprox").rglob("__init__.py"))]:
+        (package / "__pycache__").write_text("blocks bytecode and numba's in-tree cache")
     blocked = root / "blocked"
     blocked.write_text("a file, so nothing can be created below it")
     for path in [site, *site.rglob("*")]:

@@ -1,11 +1,11 @@
-"""method="newton": certified active-set jumps land exactly where Euler's trajectory goes."""
+"""method="active_set": certified active-set jumps land exactly where Euler's trajectory goes."""
 
 import numpy as np
 import pytest
 
 from rnnapprox import RecurrentFixedPointTransformer
-from rnnapprox._active_set import POWER_DECAY, ActiveSetCertifier
-from rnnapprox._kernels import power_row_bounds, region_fixed_points
+from rnnapprox._kernels.active_set import power_row_bounds, region_fixed_points
+from rnnapprox._methods.active_set import POWER_DECAY, ActiveSetCertifier
 from rnnapprox.networks import RateNetwork, random_ei_network, random_gated_network, soft_wta
 
 TOL = 1e-6
@@ -14,22 +14,22 @@ TOL = 1e-6
 def _pair(network, X, **params):
     params.setdefault("tol", TOL)
     euler = RecurrentFixedPointTransformer(network=network, **params).fit(X)
-    newton = RecurrentFixedPointTransformer(network=network, method="newton", **params).fit(X)
-    return euler.solve(X), newton.solve(X)
+    jumped = RecurrentFixedPointTransformer(network=network, method="active_set", **params).fit(X)
+    return euler.solve(X), jumped.solve(X)
 
 
-def _assert_same(euler, newton, atol=1e-5):
-    np.testing.assert_array_equal(newton.status, euler.status)
+def _assert_same(euler, jumped, atol=1e-5):
+    np.testing.assert_array_equal(jumped.status, euler.status)
     done = euler.converged
-    assert np.all(newton.residual[done] <= TOL)
-    np.testing.assert_allclose(newton.outputs[done], euler.outputs[done], atol=atol, rtol=0)
+    assert np.all(jumped.residual[done] <= TOL)
+    np.testing.assert_allclose(jumped.outputs[done], euler.outputs[done], atol=atol, rtol=0)
     # A certified row ends on the exact fixed point of its region, after fewer Euler steps.
-    certified = newton.n_steps < euler.n_steps
-    assert np.all(newton.residual[certified] < 1e-10)
+    certified = jumped.n_steps < euler.n_steps
+    assert np.all(jumped.residual[certified] < 1e-10)
     # Rows never certified followed Euler's trajectory step for step.
     same = ~certified
-    np.testing.assert_array_equal(newton.n_steps[same], euler.n_steps[same])
-    np.testing.assert_allclose(newton.states[same], euler.states[same], atol=1e-12, rtol=0)
+    np.testing.assert_array_equal(jumped.n_steps[same], euler.n_steps[same])
+    np.testing.assert_allclose(jumped.states[same], euler.states[same], atol=1e-12, rtol=0)
     return certified
 
 
@@ -41,11 +41,11 @@ def _euler_map(weights, rate_scale, active):
 def test_wta_rows_match_euler_and_most_are_certified():
     network = soft_wta(n_partitions=4, units_per_partition=8, n_inhibitory=4, random_state=0)
     X = np.random.default_rng(0).uniform(0.0, 1.0, size=(300, 4))
-    euler, newton = _pair(network, X)
+    euler, jumped = _pair(network, X)
     assert euler.converged.all()
-    certified = _assert_same(euler, newton)
+    certified = _assert_same(euler, jumped)
     assert certified.mean() > 0.9
-    assert newton.n_steps.mean() < 0.5 * euler.n_steps.mean()
+    assert jumped.n_steps.mean() < 0.5 * euler.n_steps.mean()
 
 
 def test_wta_near_tied_inputs_keep_euler_winner():
@@ -53,10 +53,10 @@ def test_wta_near_tied_inputs_keep_euler_winner():
     network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=1)
     rng = np.random.default_rng(1)
     X = rng.uniform(0.5, 1.0, size=(200, 1)) + rng.uniform(-1e-3, 1e-3, size=(200, 3))
-    euler, newton = _pair(network, X, max_steps=20_000)
-    _assert_same(euler, newton)
+    euler, jumped = _pair(network, X, max_steps=20_000)
+    _assert_same(euler, jumped)
     winners = lambda r: r.outputs[:, :24].reshape(-1, 3, 8).mean(axis=2).argmax(axis=1)  # noqa: E731
-    np.testing.assert_array_equal(winners(newton), winners(euler))
+    np.testing.assert_array_equal(winners(jumped), winners(euler))
 
 
 @pytest.mark.parametrize("x0", [0.0, 0.5, -0.5])
@@ -65,8 +65,8 @@ def test_other_starts_keep_euler_attractor(x0):
     X = np.random.default_rng(2).uniform(0.0, 1.0, size=(120, 3))
     start = np.full(network.n_units, x0)
     start[::2] *= -1.0
-    euler, newton = _pair(network, X, x0=start)
-    _assert_same(euler, newton)
+    euler, jumped = _pair(network, X, x0=start)
+    _assert_same(euler, jumped)
 
 
 def test_rows_euler_would_not_finish_are_not_certified():
@@ -74,12 +74,12 @@ def test_rows_euler_would_not_finish_are_not_certified():
     # certified jump would claim convergence, so the step bound must refuse it.
     network = soft_wta(n_partitions=4, units_per_partition=8, n_inhibitory=4, random_state=0)
     X = np.random.default_rng(3).uniform(0.0, 1.0, size=(200, 4))
-    euler, newton = _pair(network, X, max_steps=400)
+    euler, jumped = _pair(network, X, max_steps=400)
     assert 0 < (euler.status == "max_steps").sum() < len(X)
-    _assert_same(euler, newton)
+    _assert_same(euler, jumped)
     at_max = euler.status == "max_steps"
     # The residual windows survive the stops to fetch candidates (up to GEMM rounding).
-    np.testing.assert_allclose(newton.contraction[at_max], euler.contraction[at_max], rtol=1e-9)
+    np.testing.assert_allclose(jumped.contraction[at_max], euler.contraction[at_max], rtol=1e-9)
 
 
 @pytest.mark.parametrize("spectral_radius", [0.6, 1.3])
@@ -87,25 +87,25 @@ def test_random_ei_networks_match_euler(spectral_radius):
     network = random_ei_network(40, 10, n_inputs=3, spectral_radius=spectral_radius,
                                 connection_probability=0.3, random_state=4)
     X = np.random.default_rng(4).uniform(-1.0, 1.0, size=(150, 3))
-    euler, newton = _pair(network, X, max_steps=4000)
-    _assert_same(euler, newton)
+    euler, jumped = _pair(network, X, max_steps=4000)
+    _assert_same(euler, jumped)
 
 
 def test_exploding_rows_keep_euler_status():
     network = RateNetwork(weights=1.5 * np.eye(3), input_weights=np.eye(3))
     X = np.abs(np.random.default_rng(5).standard_normal((10, 3))) + 0.1
-    euler, newton = _pair(network, X)
+    euler, jumped = _pair(network, X)
     assert (euler.status == "diverged").all()
-    _assert_same(euler, newton)
+    _assert_same(euler, jumped)
 
 
 def test_tanh_and_gated_networks_are_refused():
     tanh = RateNetwork(weights=0.5 * np.eye(4), activation="tanh")
     with pytest.raises(ValueError, match="needs a relu network"):
-        RecurrentFixedPointTransformer(network=tanh, method="newton").fit(np.zeros((2, 4)))
+        RecurrentFixedPointTransformer(network=tanh, method="active_set").fit(np.zeros((2, 4)))
     gated = random_gated_network(6, n_inputs=2, random_state=0)
     with pytest.raises(ValueError, match="rate networks only"):
-        RecurrentFixedPointTransformer(network=gated, method="newton").fit(np.zeros((2, 2)))
+        RecurrentFixedPointTransformer(network=gated, method="active_set").fit(np.zeros((2, 2)))
 
 
 def test_power_row_bounds_dominate_the_exact_powers():
@@ -179,19 +179,19 @@ def test_certificate_respects_the_divergence_bound():
     # x* = 2.5 lies beyond divergence_threshold * (1 + |d|) = 2: Euler reports divergence.
     network = RateNetwork(weights=[[0.6]], input_weights=np.eye(1))
     X = np.array([[1.0]])
-    euler, newton = _pair(network, X, divergence_threshold=1.0)
+    euler, jumped = _pair(network, X, divergence_threshold=1.0)
     assert euler.status[0] == "diverged"
-    _assert_same(euler, newton)
+    _assert_same(euler, jumped)
 
 
 @pytest.mark.parametrize("tol", [0.0, 4e-16])
 def test_tolerance_at_float_resolution_reports_true_residuals(tol):
     network = soft_wta(n_partitions=3, units_per_partition=6, n_inhibitory=3, random_state=0)
     X = np.random.default_rng(9).uniform(0.0, 1.0, size=(40, 3))
-    euler, newton = _pair(network, X, tol=tol, max_steps=3000)
-    assert np.all(newton.residual[newton.converged] <= tol)
+    euler, jumped = _pair(network, X, tol=tol, max_steps=3000)
+    assert np.all(jumped.residual[jumped.converged] <= tol)
     if tol == 0.0:
-        assert not newton.converged.any() and not euler.converged.any()
+        assert not jumped.converged.any() and not euler.converged.any()
 
 
 @pytest.mark.parametrize("tol, jumps", [(1e-14, False), (1e-10, True)])
@@ -200,10 +200,10 @@ def test_no_certified_jumps_near_float_resolution(tol, jumps):
     # exact arithmetic, is not trusted: every row follows Euler step for step.
     network = soft_wta(n_partitions=3, units_per_partition=6, n_inhibitory=3, random_state=0)
     X = np.random.default_rng(9).uniform(0.0, 1.0, size=(40, 3))
-    euler, newton = _pair(network, X, tol=tol)
+    euler, jumped = _pair(network, X, tol=tol)
     assert euler.converged.all()
-    np.testing.assert_array_equal(newton.status, euler.status)
-    jumped = newton.n_steps < euler.n_steps - 2
+    np.testing.assert_array_equal(jumped.status, euler.status)
+    jumped = jumped.n_steps < euler.n_steps - 2
     assert jumped.any() == jumps
 
 
@@ -214,9 +214,9 @@ def test_rows_that_never_settle_keep_euler_status():
     weights = 3.0 * rng.standard_normal((n, n)) / np.sqrt(n) - 10.0 / n
     network = RateNetwork(weights=weights, input_weights=np.ones((n, 1)), bias=1.0)
     X = rng.uniform(0.0, 1.0, size=(20, 1))
-    euler, newton = _pair(network, X, max_steps=3000)
+    euler, jumped = _pair(network, X, max_steps=3000)
     assert (euler.status == "max_steps").all()
-    np.testing.assert_array_equal(newton.status, euler.status)
+    np.testing.assert_array_equal(jumped.status, euler.status)
 
 
 def test_unit_exactly_at_zero_is_handled_by_euler():
@@ -228,5 +228,16 @@ def test_unit_exactly_at_zero_is_handled_by_euler():
     input_weights = np.vstack([base.input_weights, np.zeros((1, 3))])
     network = RateNetwork(weights=weights, input_weights=input_weights)
     X = np.random.default_rng(11).uniform(0.0, 1.0, size=(30, 3))
-    euler, newton = _pair(network, X)
-    _assert_same(euler, newton)
+    euler, jumped = _pair(network, X)
+    _assert_same(euler, jumped)
+
+
+def test_newton_is_a_deprecated_alias_of_active_set():
+    network = soft_wta(n_partitions=3, units_per_partition=6, n_inhibitory=3, random_state=0)
+    X = np.random.default_rng(5).uniform(0.0, 1.0, size=(40, 3))
+    with pytest.warns(FutureWarning, match="renamed method='active_set'"):
+        old = RecurrentFixedPointTransformer(network=network, method="newton").fit(X)
+    new = RecurrentFixedPointTransformer(network=network, method="active_set").fit(X)
+    a, b = old.solve(X), new.solve(X)
+    for key in ("states", "n_steps", "status", "residual"):
+        np.testing.assert_array_equal(a[key], b[key])

@@ -1,0 +1,77 @@
+"""The rate network family, ``tau dx/dt = -x + W f(x) + W_in u + b``."""
+
+import numpy as np
+
+from .._activations import get_activation
+from .._kernels import RATE
+from .._kernels.rate import rate_model
+from ._base import Family
+
+
+class RateFamily(Family):
+    """Rate networks (:class:`~rnnapprox.networks.RateNetwork` and its subclasses).
+
+    The response is ``f(x*)``; the Jacobian ``diag(1 / tau) (-I + W
+    diag(f'(x)))``. Relu networks are piecewise linear: one linear system per
+    sign pattern of ``x``.
+    """
+
+    name = "rate"
+    kernel_code = RATE
+    attributes = ("weights", "input_weights", "bias", "tau", "activation")
+
+    def __init__(self, **arrays):
+        super().__init__(**arrays)
+        self._activation = get_activation(self.activation)
+
+    @property
+    def piecewise_linear(self):
+        return self.activation == "relu"
+
+    def outputs(self, states):
+        return self._activation.rate(states)
+
+    def jacobian(self, state, drive):
+        jacobian = self.weights * self._activation.slope(state)[np.newaxis, :]
+        jacobian[np.diag_indices_from(jacobian)] -= 1.0
+        return jacobian / self.tau[:, np.newaxis]
+
+    def kernel_model(self, dt):
+        return rate_model(self.weights, dt / self.tau, self._activation.code)
+
+    def euler_map_stable(self, states, drives, dt, pool=None):
+        """Stability of each state for the Euler map, cheaply where the structure allows.
+
+        True for every row when ``||W||_2 < 1``: ``x -> W f(x) + d`` is then a
+        contraction (every activation here is 1-Lipschitz), so the fixed point
+        is unique. For relu the Euler map's Jacobian ``I + diag(dt / tau) (-I
+        + W D_A)`` depends only on the active set ``A``: one eigenvalue problem
+        of the active block per distinct set (inactive units contribute ``1 -
+        dt / tau``). Otherwise one dense problem per state.
+        """
+        weights = self.weights
+        # sqrt(||W||_1 ||W||_inf) bounds ||W||_2 without a singular value decomposition.
+        if np.sqrt(np.abs(weights).sum(axis=0).max() * np.abs(weights).sum(axis=1).max()) < 1.0:
+            return np.ones(len(states), dtype=bool)
+        if not self.piecewise_linear:
+            return super().euler_map_stable(states, drives, dt, pool)
+        scale = dt / self.tau
+        packed = np.packbits(states > 0, axis=1)
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
+        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+        masks = states[first] > 0
+        ok_sets = np.array([np.all(np.abs(1.0 - scale[~m]) < 1.0) for m in masks], dtype=bool)
+        sizes = masks.sum(axis=1)
+        for size in np.unique(sizes):
+            group = np.flatnonzero((sizes == size) & ok_sets)
+            if size == 0 or group.size == 0:
+                continue
+            blocks = np.empty((group.size, size, size))
+            for b, k in enumerate(group):
+                m = masks[k]
+                blocks[b] = weights[np.ix_(m, m)]
+                blocks[b] -= np.eye(size)
+                blocks[b] *= scale[m][:, np.newaxis]
+                blocks[b] += np.eye(size)
+            ok_sets[group] = np.abs(np.linalg.eigvals(blocks)).max(axis=1) < 1.0
+        return ok_sets[np.ravel(inverse)]

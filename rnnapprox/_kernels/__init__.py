@@ -1,0 +1,41 @@
+"""Numba kernels: plain arrays in, plain arrays out, no estimator objects.
+
+``rowloop.integrate_rows`` is the one row loop; ``rate`` and ``gated`` hold the
+pieces of each network family, ``anderson`` and ``active_set`` those of each
+accelerated method. Every kernel is compiled lazily on first call (no eager
+signatures, so read-only and F-ordered inputs work) and once per process;
+caching to disk is opt-in through ``RNNAPPROX_NUMBA_CACHE`` so a read-only install
+still imports.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from ._common import CERTIFIED, CONVERGED, DIVERGED, MAX_STEPS, SETTLED, STATUS_NAMES
+from .rowloop import ACTIVE_SET, ANDERSON, EULER, GATED, RATE, row_loop
+
+__all__ = [
+    "KernelResult", "integrate", "CONVERGED", "DIVERGED", "MAX_STEPS", "SETTLED", "CERTIFIED",
+    "STATUS_NAMES", "RATE", "GATED", "EULER", "ANDERSON", "ACTIVE_SET",
+]
+
+#: What integrating rows gives, one entry per row (see ``rowloop.integrate_rows``).
+KernelResult = namedtuple("KernelResult", ["states", "residual", "n_steps", "status", "contraction"])
+
+
+def empty_result(n_rows, n_state):
+    """A ``KernelResult`` to fill: NaN contraction, zero steps and status."""
+    return KernelResult(np.empty((n_rows, n_state)), np.empty(n_rows), np.zeros(n_rows, dtype=np.int64),
+                        np.zeros(n_rows, dtype=np.int8), np.full(n_rows, np.nan))
+
+
+def integrate(family, method, model, options, row_data, drive, initial, tol, max_steps,
+              divergence_threshold, block_size):
+    """The row loop of ``family`` and ``method`` on C-ordered float64 copies, as a ``KernelResult``."""
+    return KernelResult(*row_loop(family, method)(
+        model, options, row_data,
+        np.require(drive, dtype=np.float64, requirements=["C"]),
+        np.require(initial, dtype=np.float64, requirements=["C"]),
+        float(tol), int(max_steps), float(divergence_threshold), int(block_size),
+    ))

@@ -1,0 +1,173 @@
+"""Kernel pieces of ``method="anderson"``: Anderson(m) mixing of the Euler map, per slot.
+
+A row follows the Euler trajectory exactly until its gate opens (the residual
+shrinking over the last ``gate`` steps, and for piecewise-linear activations its
+region unchanged meanwhile). It then saves its Euler state ``x_w`` and iterates
+Anderson(m) on the Euler map ``G(x) = x + (dt / tau) (W f(x) + d - x)``, with the
+same one matrix product per block. The attempt ends with convergence (the row
+leaves ``accelerated``) or is abandoned (the region left that of ``x_w``, a
+non-finite state, a residual above ``growth`` times the attempt's best, or the
+iterations used up): the row goes back to ``x_w`` and its step count and goes on
+by Euler exactly as ``method="euler"`` would, at most ``attempts`` times.
+``n_steps`` counts Euler steps plus Anderson iterations.
+"""
+
+import numba
+import numpy as np
+
+from ._common import ADVANCE, CONVERGED, HANDLED, STEPS, euler_exit
+from ._linalg import solve_in_place
+
+#: Tuning, packed in one float array (one specialisation): memory m, damping beta,
+#: gate length, Anderson iterations per attempt, attempts per row, residual growth
+#: (over the attempt's best) that aborts an attempt.
+MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH = 0, 1, 2, 3, 4, 5
+DEFAULTS = np.array([5.0, 1.0, 10.0, 60.0, 3.0, 10.0])
+MAX_MEMORY = 8
+
+# Per-slot integers, after the row loop's own.
+_MODE, _SETTLED, _SAVED_STEPS, _EXTRA, _ITERATIONS, _ATTEMPTS, _HISTORY, _POSITION = range(8)
+N_INTS = 8
+# Per-slot floats after the vectors saved x, last x, last G(x) - x and the
+# memory of differences (each n, n, n, m n, m n).
+_PREVIOUS, _SAVED_PREVIOUS, _BEST = range(3)
+
+
+@numba.njit(inline="always")
+def memory_of(options):
+    return min(int(options[MEMORY]), MAX_MEMORY)
+
+
+@numba.njit(inline="always")
+def n_floats(options, n):
+    return (3 + 2 * memory_of(options)) * n + 3
+
+
+@numba.njit(inline="always")
+def scratch(options):
+    """Normal equations of the least-squares problem: ``gram`` and its right-hand side."""
+    m = memory_of(options)
+    return np.empty((m, m)), np.empty(m)
+
+
+@numba.njit(inline="always")
+def load(slot_f, slot_i, i, fb, ib, n):
+    m_end = slot_f.shape[1]
+    slot_i[i, ib + _MODE] = 0
+    slot_i[i, ib + _SETTLED] = 0
+    slot_i[i, ib + _EXTRA] = 0
+    slot_i[i, ib + _ATTEMPTS] = 0
+    slot_f[i, m_end - 3 + _PREVIOUS] = np.inf
+
+
+@numba.njit(inline="always")
+def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, residual, largest,
+           tol, max_steps, track_regions):
+    """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move)."""
+    rate_scale = model[1]
+    gram, rhs = work_scratch
+    m = memory_of(options)
+    tail = slot_f.shape[1] - 3
+    saved, last_x, last_f = fb, fb + n, fb + 2 * n
+    delta_x, delta_f = fb + 3 * n, fb + (3 + m) * n
+    finite = np.isfinite(residual) and np.isfinite(largest)
+    if slot_i[i, ib + _MODE] == 0:
+        code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
+        if code != ADVANCE:
+            return code
+        if residual < slot_f[i, tail + _PREVIOUS]:
+            slot_i[i, ib + _SETTLED] += 1
+        else:
+            slot_i[i, ib + _SETTLED] = 0
+        if not (slot_i[i, ib + _SETTLED] >= options[GATE]
+                and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS]):
+            slot_f[i, tail + _PREVIOUS] = residual
+            return ADVANCE
+        # Open the gate: Anderson from this Euler state.
+        for j in range(n):
+            slot_f[i, saved + j] = slot_f[i, j]
+        slot_i[i, ib + _SAVED_STEPS] = slot_i[i, STEPS]
+        slot_f[i, tail + _SAVED_PREVIOUS] = slot_f[i, tail + _PREVIOUS]
+        slot_i[i, ib + _MODE] = 1
+        slot_i[i, ib + _ATTEMPTS] += 1
+        slot_i[i, ib + _ITERATIONS] = 0
+        slot_i[i, ib + _HISTORY] = 0
+        slot_i[i, ib + _POSITION] = 0
+        slot_f[i, tail + _BEST] = residual
+    elif finite and residual <= tol:
+        return CONVERGED
+    abandon = not finite or slot_i[i, ib + _ITERATIONS] >= options[ITERATIONS]
+    abandon = abandon or residual > options[GROWTH] * slot_f[i, tail + _BEST]
+    if not abandon and track_regions:
+        for j in range(n):
+            if (slot_f[i, j] > 0.0) != (slot_f[i, saved + j] > 0.0):
+                abandon = True
+                break
+    if abandon:
+        # Back to the saved Euler state; evaluate it next step.
+        for j in range(n):
+            slot_f[i, j] = slot_f[i, saved + j]
+        slot_i[i, STEPS] = slot_i[i, ib + _SAVED_STEPS]
+        slot_f[i, tail + _PREVIOUS] = slot_f[i, tail + _SAVED_PREVIOUS]
+        slot_i[i, ib + _MODE] = 0
+        slot_i[i, ib + _SETTLED] = 0
+        return HANDLED
+    slot_f[i, tail + _BEST] = min(slot_f[i, tail + _BEST], residual)
+    n_hist = slot_i[i, ib + _HISTORY]
+    if slot_i[i, ib + _ITERATIONS] > 0:
+        p = slot_i[i, ib + _POSITION]
+        for j in range(n):
+            slot_f[i, delta_x + p * n + j] = slot_f[i, j] - slot_f[i, last_x + j]
+            slot_f[i, delta_f + p * n + j] = rate_scale[j] * g[i, j] - slot_f[i, last_f + j]
+        slot_i[i, ib + _POSITION] = (p + 1) % m
+        if n_hist < m:
+            n_hist += 1
+            slot_i[i, ib + _HISTORY] = n_hist
+    for j in range(n):
+        slot_f[i, last_x + j] = slot_f[i, j]
+        slot_f[i, last_f + j] = rate_scale[j] * g[i, j]
+    solved = False
+    if n_hist > 0:
+        for a in range(n_hist):
+            v = 0.0
+            for j in range(n):
+                v += slot_f[i, delta_f + a * n + j] * slot_f[i, last_f + j]
+            rhs[a] = v
+            for b in range(a, n_hist):
+                v = 0.0
+                for j in range(n):
+                    v += slot_f[i, delta_f + a * n + j] * slot_f[i, delta_f + b * n + j]
+                gram[a, b] = v
+                gram[b, a] = v
+        trace = 0.0
+        for a in range(n_hist):
+            trace += gram[a, a]
+        for a in range(n_hist):
+            gram[a, a] += 1e-12 * trace
+        solved = solve_in_place(gram, rhs, n_hist, 0.0)
+        if not solved:
+            slot_i[i, ib + _HISTORY] = 0
+            slot_i[i, ib + _POSITION] = 0
+    beta = options[BETA]
+    for j in range(n):
+        v = slot_f[i, j] + beta * slot_f[i, last_f + j]
+        if solved:
+            for a in range(n_hist):
+                v -= rhs[a] * (slot_f[i, delta_x + a * n + j] + beta * slot_f[i, delta_f + a * n + j])
+        slot_f[i, j] = v
+    slot_i[i, ib + _ITERATIONS] += 1
+    slot_i[i, ib + _EXTRA] += 1
+    return HANDLED
+
+
+@numba.njit(inline="always")
+def after_advance(slot_i, i, ib, changed, track_regions):
+    if changed and track_regions:
+        slot_i[i, ib + _SETTLED] = 0
+
+
+@numba.njit(inline="always")
+def retire(slot_i, i, ib, r, accelerated):
+    """Record whether row ``r`` converged on an Anderson iterate; its extra steps."""
+    accelerated[r] = slot_i[i, ib + _MODE] == 1
+    return slot_i[i, ib + _EXTRA]

@@ -1,0 +1,63 @@
+"""Kernel pieces of rate networks, ``tau dx/dt = -x + W f(x) + d``, for the row loop.
+
+The model is the tuple ``(W^T, dt / tau, activation code)``; the work arrays are
+``(g, rates)``, ``g`` holding the field ``W f(x) + d - x`` of each slot.
+"""
+
+import numba
+import numpy as np
+
+from .._activations import activate
+
+
+def rate_model(weights, rate_scale, activation_code):
+    """The kernel model of a rate network: C-ordered float64 arrays and an int code."""
+    return (
+        np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T),
+        np.ascontiguousarray(rate_scale, dtype=np.float64),
+        int(activation_code),
+    )
+
+
+@numba.njit(inline="always")
+def rate_work(model, size, n_state):
+    return np.empty((size, n_state)), np.empty((size, n_state))
+
+
+@numba.njit(inline="always")
+def rate_evaluate(model, slot_f, work, n_active):
+    """``g[:n_active] = f(x) @ W^T``: the one matrix product of a block's step."""
+    weights_t, _, code = model
+    g, rates = work
+    for i in range(n_active):
+        for j in range(g.shape[1]):
+            rates[i, j] = activate(slot_f[i, j], code)
+    np.dot(rates[:n_active], weights_t, g[:n_active])
+
+
+@numba.njit(inline="always")
+def rate_field(model, slot_f, work, i):
+    """Turn ``g[i]`` into the field ``W f(x) + d - x``; return its ``max|.|`` and ``max|x|``."""
+    g = work[0]
+    n = g.shape[1]
+    residual = 0.0
+    largest = 0.0
+    for j in range(n):
+        v = g[i, j] + slot_f[i, n + j] - slot_f[i, j]
+        g[i, j] = v
+        residual = max(residual, abs(v))
+        largest = max(largest, abs(slot_f[i, j]))
+    return residual, largest
+
+
+@numba.njit(inline="always")
+def rate_advance(model, slot_f, work, i):
+    """Euler step ``x += (dt / tau) g``; whether any unit changed sign (relu: its region)."""
+    rate_scale = model[1]
+    g = work[0]
+    changed = False
+    for j in range(g.shape[1]):
+        before = slot_f[i, j] > 0.0
+        slot_f[i, j] += rate_scale[j] * g[i, j]
+        changed = changed or (before != (slot_f[i, j] > 0.0))
+    return changed

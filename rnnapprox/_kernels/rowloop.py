@@ -1,0 +1,225 @@
+"""The one row loop: every family and every solver method runs in it.
+
+Rows are integrated in a block of ``block_size`` slots, one matrix product (or
+the family's few) per step for the whole block. Each slot's state is packed in
+one float row and one integer row (see ``_common``), so retiring a row and
+moving another into its place moves just those two. A finished row leaves its
+slot to the next pending row at once; when none is left, the block is compacted
+after the pass.
+
+The loop is written once, in :func:`_row_loop_source`; ``row_loop(family,
+method)`` compiles it for one family (``RATE``, ``GATED``) and one method
+(``EULER``, ``ANDERSON``, ``ACTIVE_SET``), closing over their integer codes so
+numba prunes the other branches before typing, and (unlike functions passed as
+arguments) the compiled loop can be cached on disk. A new family or method is its
+own kernel module plus its branches here.
+"""
+
+import numba
+import numpy as np
+
+from . import active_set, anderson
+from ._common import (
+    ADVANCE,
+    BOUND,
+    HANDLED,
+    ROW,
+    SLOT_FLOATS,
+    SLOT_INTS,
+    STEPS,
+    WINDOW_LATE,
+    WINDOW_MID,
+    euler_exit,
+    jit,
+    window_ratio,
+)
+from .gated import gated_advance, gated_evaluate, gated_field, gated_work
+from .rate import rate_advance, rate_evaluate, rate_field, rate_work
+
+#: Family and method codes of the row loop.
+RATE, GATED = 0, 1
+EULER, ANDERSON, ACTIVE_SET = 0, 1, 2
+
+
+@numba.njit(inline="always")
+def _load_row(slot_f, slot_i, i, r, initial, drive, divergence_threshold, base):
+    """Put row ``r`` in slot ``i``: start state, drive, divergence bound, fresh windows."""
+    n_state = initial.shape[1]
+    for j in range(n_state):
+        slot_f[i, j] = initial[r, j]
+    largest = 0.0
+    for j in range(drive.shape[1]):
+        slot_f[i, n_state + j] = drive[r, j]
+        largest = max(largest, abs(drive[r, j]))
+    slot_f[i, base + BOUND] = divergence_threshold * (1.0 + largest)
+    slot_f[i, base + WINDOW_MID] = np.inf
+    slot_f[i, base + WINDOW_LATE] = -1.0
+    slot_i[i, ROW] = r
+    slot_i[i, STEPS] = 0
+
+
+@numba.njit(inline="always")
+def _compact(slot_f, slot_i, n_active):
+    """Move live slots from the end into the retired ones; the new number of live slots."""
+    low = 0
+    high = n_active - 1
+    while True:
+        while low <= high and slot_i[low, ROW] >= 0:
+            low += 1
+        while high > low and slot_i[high, ROW] < 0:
+            high -= 1
+        if low >= high:
+            return low
+        slot_f[low, :] = slot_f[high, :]
+        slot_i[low, :] = slot_i[high, :]
+        slot_i[high, ROW] = -1
+
+
+_LOOPS = {}
+
+
+def row_loop(family, method):
+    """The row loop compiled for ``family`` and ``method`` (made once per process)."""
+    key = (family, method)
+    if key not in _LOOPS:
+        _LOOPS[key] = _row_loop_source(family, method)
+    return _LOOPS[key]
+
+
+def _row_loop_source(family, method):
+    """The one row loop, a closure over the integer codes ``family`` and ``method``."""
+
+    def integrate_rows(model, options, row_data, drive, initial, tol, max_steps,
+                       divergence_threshold, block_size):
+        """Integrate every row from ``initial`` under constant ``drive`` until it ends.
+
+        Parameters
+        ----------
+        model : tuple
+            The family's arrays (``rate.rate_model``, ``gated.gated_model``).
+        options : tuple
+            The method's settings: ``()`` for Euler, ``(tuning, track_regions)``
+            for Anderson, ``(settle_steps, max_active)`` for the active set.
+        row_data : tuple
+            The method's per-row arrays: ``()`` for Euler, ``(accelerated,)`` for
+            Anderson (written), ``(first_steps, modes, candidates, bounds, infos,
+            windows)`` for the active set (``windows`` written back).
+        drive : ndarray of shape (n_rows, n_drive)
+            Constant drive ``W_in u + b`` of each row.
+        initial : ndarray of shape (n_rows, n_state)
+            Start state of each row.
+        tol, max_steps, divergence_threshold, block_size
+            A row has converged when its residual is at most ``tol``; it diverged
+            when its state is not finite or ``max|x|`` exceeds
+            ``divergence_threshold (1 + max|d|)``; it stops after ``max_steps``
+            Euler updates; ``block_size`` rows share each matrix product.
+
+        Returns
+        -------
+        states, residuals, n_steps, status, contraction : ndarray
+            Per row: the state at the end, its residual, the Euler updates made
+            (plus Anderson iterations), the exit code and, for ``MAX_STEPS`` rows,
+            the residual's trend (largest over the last quarter of the steps
+            divided by the smallest over the second; NaN elsewhere).
+        """
+        n_rows, n_state = initial.shape
+        states = np.empty((n_rows, n_state))
+        residuals = np.empty(n_rows)
+        n_steps = np.zeros(n_rows, dtype=np.int64)
+        status = np.zeros(n_rows, dtype=np.int8)
+        contraction = np.full(n_rows, np.nan)
+        if n_rows == 0:
+            return states, residuals, n_steps, status, contraction
+        size = min(block_size, n_rows)
+        base = n_state + drive.shape[1]
+        fb = base + SLOT_FLOATS
+        ib = SLOT_INTS
+        if method == ANDERSON:
+            scratch = anderson.scratch(options[0])
+            slot_f = np.empty((size, fb + anderson.n_floats(options[0], n_state)))
+            slot_i = np.zeros((size, ib + anderson.N_INTS), dtype=np.int64)
+        elif method == ACTIVE_SET:
+            slot_f = np.empty((size, fb + active_set.n_floats(n_state)))
+            slot_i = np.zeros((size, ib + active_set.N_INTS), dtype=np.int64)
+        else:
+            slot_f = np.empty((size, fb))
+            slot_i = np.zeros((size, ib), dtype=np.int64)
+        if family == RATE:
+            work = rate_work(model, size, n_state)
+        else:
+            work = gated_work(model, size, n_state)
+        g = work[0]
+
+        next_row = 0
+        n_active = 0
+        while n_active < size:
+            _load_row(slot_f, slot_i, n_active, next_row, initial, drive, divergence_threshold, base)
+            if method == ANDERSON:
+                anderson.load(slot_f, slot_i, n_active, fb, ib, n_state)
+            elif method == ACTIVE_SET:
+                active_set.load(slot_f, slot_i, n_active, next_row, base, fb, ib, n_state, row_data)
+            n_active += 1
+            next_row += 1
+
+        while n_active > 0:
+            if family == RATE:
+                rate_evaluate(model, slot_f, work, n_active)
+            else:
+                gated_evaluate(model, slot_f, work, n_active)
+            retired = False
+            for i in range(n_active):
+                if family == RATE:
+                    residual, largest = rate_field(model, slot_f, work, i)
+                else:
+                    residual, largest = gated_field(model, slot_f, work, i)
+                if method == ANDERSON:
+                    code = anderson.decide(model, options[0], scratch, slot_f, slot_i, g, i, base, fb, ib,
+                                           n_state, residual, largest, tol, max_steps, options[1])
+                elif method == ACTIVE_SET:
+                    code = active_set.decide(options, slot_f, slot_i, i, base, fb, ib, n_state, residual,
+                                             largest, tol, max_steps)
+                else:
+                    code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
+                if code == ADVANCE:
+                    if family == RATE:
+                        changed = rate_advance(model, slot_f, work, i)
+                    else:
+                        changed = gated_advance(model, slot_f, work, i)
+                    slot_i[i, STEPS] += 1
+                    if method == ANDERSON:
+                        anderson.after_advance(slot_i, i, ib, changed, options[1])
+                    elif method == ACTIVE_SET:
+                        active_set.after_advance(slot_i, i, ib, changed)
+                    continue
+                if code == HANDLED:
+                    continue
+                r = slot_i[i, ROW]
+                for j in range(n_state):
+                    states[r, j] = slot_f[i, j]
+                residuals[r] = residual
+                steps = slot_i[i, STEPS]
+                if method == ANDERSON:
+                    steps += anderson.retire(slot_i, i, ib, r, row_data[0])
+                elif method == ACTIVE_SET:
+                    active_set.retire(slot_f, i, base, r, row_data)
+                n_steps[r] = steps
+                status[r] = code
+                contraction[r] = window_ratio(code, slot_f[i, base + WINDOW_MID],
+                                              slot_f[i, base + WINDOW_LATE])
+                if next_row < n_rows:
+                    # The refilled slot has no fresh product: it is evaluated next step.
+                    _load_row(slot_f, slot_i, i, next_row, initial, drive, divergence_threshold, base)
+                    if method == ANDERSON:
+                        anderson.load(slot_f, slot_i, i, fb, ib, n_state)
+                    elif method == ACTIVE_SET:
+                        active_set.load(slot_f, slot_i, i, next_row, base, fb, ib, n_state, row_data)
+                    next_row += 1
+                else:
+                    slot_i[i, ROW] = -1
+                    retired = True
+            if retired:
+                n_active = _compact(slot_f, slot_i, n_active)
+        return states, residuals, n_steps, status, contraction
+
+    integrate_rows.__qualname__ = f"integrate_rows_{family}_{method}"
+    return jit(nogil=True)(integrate_rows)
