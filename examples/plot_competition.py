@@ -40,7 +40,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox.networks import soft_wta
+from rnnapprox.networks import soft_wta, winning_partition
 
 N_PARTITIONS, UNITS_PER_PARTITION, N_INHIBITORY = 5, 16, 8
 ALPHA, BETA_IE, BETA_EI = 1.5, 1.0, 1.0
@@ -92,7 +92,9 @@ print(f"feedforward fit: {time.perf_counter() - start:.1f} s, {ff.n_iter_} itera
 
 P_rnn = partition_rates(R_test)
 P_ff = partition_rates(ff.predict(U_test))
-winner_rnn, winner_ff, winner_input = P_rnn.argmax(1), P_ff.argmax(1), U_test.argmax(1)
+winner_rnn = winning_partition(R_test, N_PARTITIONS, UNITS_PER_PARTITION)
+winner_ff = winning_partition(ff.predict(U_test), N_PARTITIONS, UNITS_PER_PARTITION)
+winner_input = U_test.argmax(1)
 print(f"held-out R^2, uniform average over the 88 units: {ff.score(U_test, R_test):.3f}; "
       f"variance-weighted: "
       f"{r2_score(R_test, ff.predict(U_test), multioutput='variance_weighted'):.3f}")

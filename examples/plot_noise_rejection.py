@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox.networks import RateNetwork, soft_wta
+from rnnapprox.networks import RateNetwork, soft_wta, winning_partition
 
 N_PARTITIONS, UNITS_PER_PARTITION, N_INHIBITORY = 5, 16, 8
 wta = soft_wta(N_PARTITIONS, UNITS_PER_PARTITION, N_INHIBITORY, self_excitation=1.5,
@@ -98,8 +98,7 @@ def row_correlation(A, B):
 
 def identified(responses, which):
     """Whether the most active partition is the stored pattern's."""
-    means = responses[:, :n_excitatory].reshape(len(responses), N_PARTITIONS, -1).mean(axis=2)
-    return means.argmax(axis=1) == which
+    return winning_partition(responses, N_PARTITIONS, UNITS_PER_PARTITION) == which
 
 
 sigmas = np.linspace(0.0, 1.2, 13)

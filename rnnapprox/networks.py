@@ -20,6 +20,7 @@ __all__ = [
     "GatedNetwork",
     "FeedbackNetwork",
     "soft_wta",
+    "winning_partition",
     "random_ei_network",
     "random_tanh_network",
     "random_gated_network",
@@ -503,6 +504,79 @@ def soft_wta(
         tau=taus if tau_inhibitory is not None else float(tau),
         activation="relu",
     )
+
+
+def winning_partition(rates, n_partitions, units_per_partition):
+    """Winning partition of each row of soft winner-take-all rates.
+
+    The winner is the partition whose excitatory units have the largest mean
+    rate, with units laid out as :func:`soft_wta` builds them (excitatory
+    first, partition ``p`` holding units ``p * units_per_partition`` to
+    ``(p + 1) * units_per_partition - 1``); columns after the excitatory
+    units (the inhibitory pool) are ignored.
+
+    Parameters
+    ----------
+    rates : array-like of shape (n_samples, n_units)
+        Rates of each row, for example the outputs of
+        :meth:`~rnnapprox.RecurrentFixedPointTransformer.transform` or the
+        predictions of :class:`~rnnapprox.FeedforwardApproximator`, with
+        ``n_units >= n_partitions * units_per_partition``.
+    n_partitions : int
+        Number of excitatory partitions.
+    units_per_partition : int
+        Excitatory units per partition.
+
+    Returns
+    -------
+    winners : ndarray of int of shape (n_samples,)
+        Index of the winning partition of each row; on a tie, the lowest
+        index (as :func:`numpy.argmax`).
+
+    Raises
+    ------
+    ValueError
+        If ``rates`` is not 2-D, has fewer columns than the excitatory units,
+        or holds NaN or infinity among them (rows that did not converge: drop
+        them first), or if a size is not a positive integer.
+
+    See Also
+    --------
+    soft_wta : The circuit whose rates this reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox.networks import winning_partition
+    >>> rates = np.array([[0.0, 0.0, 2.0, 1.0, 0.5],    # 2 partitions of 2 units + 1 inhibitory
+    ...                   [1.0, 3.0, 0.0, 0.0, 0.9]])
+    >>> winning_partition(rates, n_partitions=2, units_per_partition=2)
+    array([1, 0])
+    """
+    for name, value in [("n_partitions", n_partitions), ("units_per_partition", units_per_partition)]:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    rates = np.asarray(rates)
+    n_excitatory = n_partitions * units_per_partition
+    if rates.ndim != 2:
+        raise ValueError(
+            f"rates must be 2-D (n_samples, n_units); got an array of shape {rates.shape}. "
+            "Reshape a single row with rates.reshape(1, -1)."
+        )
+    if rates.shape[1] < n_excitatory:
+        raise ValueError(
+            f"rates has {rates.shape[1]} columns, fewer than the {n_excitatory} excitatory units of "
+            f"{n_partitions} partitions x {units_per_partition} units."
+        )
+    excitatory = rates[:, :n_excitatory].astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.all(np.isfinite(excitatory), axis=1))
+    if bad.size:
+        raise ValueError(
+            f"rates has NaN or infinity in {bad.size} rows (first: {bad[:5].tolist()}); drop rows that "
+            "did not converge (FixedPointResult.converged) before asking for winners."
+        )
+    means = excitatory.reshape(len(rates), n_partitions, units_per_partition).mean(axis=2)
+    return means.argmax(axis=1)
 
 
 def _spectral_radius(matrix):

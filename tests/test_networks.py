@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from rnnapprox.networks import RateNetwork, random_ei_network, random_tanh_network, soft_wta
+from rnnapprox.networks import (
+    RateNetwork,
+    random_ei_network,
+    random_tanh_network,
+    soft_wta,
+    winning_partition,
+)
 
 
 def test_soft_wta_structure():
@@ -82,3 +88,39 @@ def test_validated_arrays_copies():
     np.testing.assert_array_equal(arrays["input_weights"], np.eye(3))
     assert arrays["input_weights"] is not None
     assert RateNetwork(W).validated_arrays(2)["input_weights"] is None
+
+
+def test_winning_partition_is_largest_mean_excitatory_rate():
+    # 3 partitions of 2 units + 2 inhibitory units; the inhibitory columns are ignored even when larger.
+    rates = np.array([
+        [0.0, 4.0, 1.0, 1.0, 0.0, 0.0, 9.0, 9.0],  # partition 0: mean 2 beats partition 1's mean 1
+        [1.0, 1.0, 0.0, 3.0, 0.0, 0.0, 9.0, 9.0],  # partition 1 (mean 1.5) beats partition 0 (mean 1)
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 9.0, 9.0],  # partition 2
+        [0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0],  # tie: the lowest index, as argmax
+    ])
+    before = rates.copy()
+    np.testing.assert_array_equal(winning_partition(rates, 3, 2), [0, 1, 2, 0])
+    np.testing.assert_array_equal(rates, before)
+    assert winning_partition(rates[:0], 3, 2).shape == (0,)
+
+
+def test_winning_partition_on_soft_wta_layout_matches_a_direct_mean():
+    rng = np.random.default_rng(0)
+    rates = rng.uniform(size=(50, 5 * 16 + 8))
+    direct = np.array([[row[16 * p:16 * (p + 1)].mean() for p in range(5)] for row in rates]).argmax(1)
+    np.testing.assert_array_equal(winning_partition(rates, 5, 16), direct)
+
+
+@pytest.mark.parametrize(
+    "rates, sizes, match",
+    [
+        (np.zeros(6), (3, 2), "must be 2-D"),
+        (np.zeros((2, 5)), (3, 2), "5 columns, fewer than the 6 excitatory"),
+        (np.array([[0.0, np.nan, 0, 0], [0, 0, 0, 0]]), (2, 2), r"infinity in 1 rows \(first: \[0\]\)"),
+        (np.zeros((2, 6)), (0, 2), "n_partitions must be a positive integer"),
+        (np.zeros((2, 6)), (3, 2.0), "units_per_partition must be a positive integer"),
+    ],
+)
+def test_winning_partition_rejects_bad_arguments(rates, sizes, match):
+    with pytest.raises(ValueError, match=match):
+        winning_partition(rates, *sizes)
