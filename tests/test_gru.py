@@ -64,7 +64,7 @@ def gru_euler_reference(p, U, dt, tol, max_steps, x0=None):
 
 
 def gru_cell_iteration(p, U, tol, max_steps):
-    """Iterate the discrete GRU map ``h <- (1 - z) n + z h`` from 0 (what torch does with a constant input)."""
+    """Iterate the GRU map ``h <- (1 - z) n + z h`` from 0 (what torch does with a constant input)."""
     n_units = p["W_h"].shape[1]
     states, steps = [], []
     for u in U:
@@ -239,6 +239,22 @@ def test_gru_unstable_fixed_point_is_flagged():
     # r = z = 1/2 everywhere: h* = tanh(1.5 h*), J = 0.5 (1.5 (1 - h*^2) - 1).
     np.testing.assert_allclose(h, np.tanh(1.5 * h), atol=1e-9)
     np.testing.assert_allclose(away.leading_eigenvalue[0], 0.5 * (1.5 * (1 - h**2) - 1), atol=1e-9)
+
+
+def test_gru_stable_for_the_flow_but_not_for_the_cell():
+    # One unit, W_hn = -8, r = z = 1/2: h* = 0 with J = 0.5 (0.5 (-8) - 1) = -2.5, stable
+    # for the flow; the cell's map h <- 0.5 tanh(-4 h) + 0.5 h has slope 1 + J = -1.5
+    # there, so the module's own iteration (dt=1) never settles.
+    net = GRUNetwork([[0.0], [0.0], [-8.0]], input_weights=np.zeros((3, 1)))
+    U = np.zeros((1, 1))
+    flow = RecurrentFixedPointTransformer(network=net, x0=[0.1]).fit(U)
+    result = flow.solve(U, stability=True)
+    assert result.converged[0] and result.stable[0]
+    np.testing.assert_allclose(result.leading_eigenvalue[0], -2.5, atol=1e-9)
+    jacobian = flow.jacobian(U, result.states)[0]
+    assert np.abs(np.linalg.eigvals(np.eye(1) + jacobian)).max() > 1.0
+    cell = RecurrentFixedPointTransformer(network=net, x0=[0.1], dt=1.0, max_steps=200).fit(U)
+    assert cell.solve(U).status[0] == "max_steps"
 
 
 # --------------------------------------------------------------------------- estimator use
