@@ -18,12 +18,14 @@ from ._activations import get_activation
 __all__ = [
     "RateNetwork",
     "GatedNetwork",
+    "GRUNetwork",
     "FeedbackNetwork",
     "soft_wta",
     "winning_partition",
     "random_ei_network",
     "random_tanh_network",
     "random_gated_network",
+    "random_gru_network",
     "random_feedback_network",
 ]
 
@@ -772,6 +774,186 @@ def random_gated_network(
         alpha_z=alpha_z, beta_z=beta_z, alpha_r=alpha_r, beta_r=beta_r,
         tau_z=tau_z, tau_r=tau_r,
     )
+
+
+def _gru_matrix(value, name, n_units, n_columns, columns):
+    """A stacked ``(3 n_units, n_columns)`` GRU matrix; the message names the culprit and the fix."""
+    array = _as_finite_array(value, name, ndim=(2,))
+    expected = (3 * n_units, n_columns)
+    if array.shape == expected:
+        return array.copy()
+    if array.shape == expected[::-1]:
+        raise ValueError(
+            f"{name} looks transposed: it must have shape (3 * n_units, {columns}) = {expected} "
+            f"(the gates' rows stacked in the order r, z, n); got {array.shape}. Pass {name}.T."
+        )
+    raise ValueError(
+        f"{name} must have shape (3 * n_units, {columns}) = {expected} (the gates' rows stacked "
+        f"in the order r, z, n); got {array.shape}."
+    )
+
+
+class GRUNetwork(NetworkParams):
+    """A gated recurrent unit network, the cell of PyTorch's ``nn.GRU``, at its fixed points.
+
+    For a constant input ``u`` the GRU cell (one layer, gates in PyTorch's
+    order ``r, z, n``) computes::
+
+        r = sigmoid(W_ir u + b_ir + W_hr h + b_hr)
+        z = sigmoid(W_iz u + b_iz + W_hz h + b_hz)
+        n = tanh(W_in u + b_in + r * (W_hn h + b_hn))
+        h_next = (1 - z) * n + z * h
+
+    and the transformer integrates its continuous-time form ``dh/dt = (1 -
+    z) * (n - h)``. The state and the response are ``h`` (``n_units``
+    entries).
+
+    Parameters
+    ----------
+    hidden_weights : array-like of shape (3 * n_units, n_units)
+        Stacked ``[W_hr; W_hz; W_hn]``: PyTorch's ``weight_hh_l0``.
+    input_weights : array-like of shape (3 * n_units, n_features), default=None
+        Stacked ``[W_ir; W_iz; W_in]``: PyTorch's ``weight_ih_l0``. ``None``
+        means the stacked identity ``[I; I; I]`` when ``n_features ==
+        n_units``, else a random projection ``N(0, 1 / n_features)`` drawn at
+        ``fit``.
+    hidden_bias : float or array-like of shape (3 * n_units,), default=0.0
+        Stacked ``[b_hr; b_hz; b_hn]``: PyTorch's ``bias_hh_l0``.
+    input_bias : float or array-like of shape (3 * n_units,), default=0.0
+        Stacked ``[b_ir; b_iz; b_in]``: PyTorch's ``bias_ih_l0``.
+
+    See Also
+    --------
+    random_gru_network : Draws the weights with gain ``g``.
+    GatedNetwork : The continuous-time gated network of Krishnamurthy et al.
+
+    Notes
+    -----
+    A fixed point solves ``h* = n(h*)``; the update gate ``z`` only sets the
+    speed (``1 - z``) and the stability. The fixed-point residual of a state
+    is ``max_i |n(h)_i - h_i|``: it leaves out the rate ``1 - z`` so that a
+    unit frozen by an update gate near 1 is not taken as settled. Forward
+    Euler with step ``dt`` is ``h <- h + dt (1 - z) (n - h)``; with ``dt =
+    1`` this is the GRU cell's own update, so ``dt=1.0`` reproduces the
+    trajectory PyTorch follows when fed the same input again and again,
+    while a smaller ``dt`` follows the continuous flow, which settles on the
+    same fixed points and converges where the cell's iteration may oscillate.
+    The drive ``W_i u + b_i`` of the three gates is computed once per row;
+    each Euler step makes one matrix product ``h W_h^T`` for a block of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnnapprox import RecurrentFixedPointTransformer
+    >>> from rnnapprox.networks import GRUNetwork
+    >>> rng = np.random.default_rng(0)
+    >>> net = GRUNetwork(rng.normal(scale=0.3, size=(6, 2)), rng.normal(size=(6, 3)))
+    >>> net.n_units
+    2
+    >>> U = rng.normal(size=(4, 3))
+    >>> rnn = RecurrentFixedPointTransformer(network=net, dt=0.5).fit(U)
+    >>> H = rnn.transform(U)
+    >>> H.shape, bool(np.all(np.abs(H) < 1))
+    ((4, 2), True)
+    """
+
+    def __init__(self, hidden_weights, input_weights=None, hidden_bias=0.0, input_bias=0.0):
+        self.hidden_weights = hidden_weights
+        self.input_weights = input_weights
+        self.hidden_bias = hidden_bias
+        self.input_bias = input_bias
+
+    @property
+    def n_units(self):
+        """Number of units (columns of ``hidden_weights``)."""
+        return np.shape(self.hidden_weights)[1]
+
+    def validated_arrays(self, n_features):
+        """Check the parameters against the data and return them as arrays.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of input features the network will receive.
+
+        Returns
+        -------
+        arrays : dict
+            ``family`` (``"gru"``), ``weights`` (the stacked ``W_h``, of shape
+            (3 n_units, n_units)), ``input_weights`` (the stacked ``W_i``, of
+            shape (3 n_units, n_features), or ``None`` when a projection must
+            be drawn), ``bias`` (``b_i``) and ``hidden_bias`` (``b_h``), of
+            shape (3 n_units,); all float64 copies.
+
+        Raises
+        ------
+        ValueError, TypeError
+            With a message naming the offending parameter.
+        """
+        weights = _as_finite_array(self.hidden_weights, "hidden_weights", ndim=(2,))
+        if weights.shape[1] == 0:
+            raise ValueError(f"hidden_weights must have at least one unit; got shape {weights.shape}.")
+        if weights.shape[0] != 3 * weights.shape[1]:
+            n_units = weights.shape[0] if weights.shape[1] == 3 * weights.shape[0] else weights.shape[1]
+            _gru_matrix(weights, "hidden_weights", n_units, n_units, "n_units")
+        n_units = weights.shape[1]
+        if self.input_weights is None:
+            input_weights = np.vstack([np.eye(n_units)] * 3) if n_features == n_units else None
+        else:
+            input_weights = _gru_matrix(self.input_weights, "input_weights", n_units, n_features,
+                                        "n_features")
+        return {
+            "family": "gru",
+            "weights": weights.copy(),
+            "input_weights": input_weights,
+            "bias": _per_unit(self.input_bias, "input_bias", 3 * n_units),
+            "hidden_bias": _per_unit(self.hidden_bias, "hidden_bias", 3 * n_units),
+        }
+
+
+def random_gru_network(n_units=100, *, gain=1.0, n_inputs=None, random_state=None):
+    """Random GRU network with weights ``N(0, g^2 / N)`` in every gate.
+
+    Parameters
+    ----------
+    n_units : int, default=100
+        Number of units ``N``.
+    gain : float, default=1.0
+        Gain ``g`` of the hidden weights of all three gates.
+    n_inputs : int, default=None
+        ``None`` leaves ``input_weights`` unset; otherwise Gaussian input
+        weights ``N(0, 1 / n_inputs)`` of shape ``(3 n_units, n_inputs)``.
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    network : GRUNetwork
+        With zero biases.
+
+    Notes
+    -----
+    Without input the silent state ``h = 0`` is a fixed point with Jacobian
+    ``(I - diag(z)) (W_hn / 2 - I)`` (``r = z = 1/2`` there): for large ``N``
+    it is stable when ``g < 2``.
+
+    Examples
+    --------
+    >>> from rnnapprox.networks import random_gru_network
+    >>> net = random_gru_network(20, gain=1.5, n_inputs=3, random_state=0)
+    >>> net.hidden_weights.shape, net.input_weights.shape
+    ((60, 20), (60, 3))
+    """
+    if not isinstance(n_units, numbers.Integral) or n_units < 1:
+        raise ValueError(f"n_units must be a positive integer; got {n_units!r}.")
+    if not np.isfinite(gain) or gain < 0:
+        raise ValueError(f"gain must be a finite non-negative number; got {gain!r}.")
+    rng = check_random_state(random_state)
+    hidden_weights = rng.standard_normal((3 * n_units, n_units)) * (gain / np.sqrt(n_units))
+    input_weights = None
+    if n_inputs is not None:
+        input_weights = rng.standard_normal((3 * n_units, n_inputs)) / np.sqrt(n_inputs)
+    return GRUNetwork(hidden_weights, input_weights=input_weights)
 
 
 class FeedbackNetwork(RateNetwork):

@@ -7,9 +7,10 @@ pieces in ``rnnapprox._kernels`` and an entry in ``FAMILIES``.
 
 from ._base import Family
 from .gated import GatedFamily
+from .gru import GRUFamily
 from .rate import RateFamily
 
-FAMILIES = {family.name: family for family in (RateFamily, GatedFamily)}
+FAMILIES = {family.name: family for family in (RateFamily, GatedFamily, GRUFamily)}
 
 #: Every fitted attribute a family may set, so a refit removes the others'.
 ALL_ATTRIBUTES = tuple(sorted({name for family in FAMILIES.values() for name in family.attributes}))
@@ -22,4 +23,4 @@ def get_family(name):
     return FAMILIES[name]
 
 
-__all__ = ["ALL_ATTRIBUTES", "FAMILIES", "Family", "GatedFamily", "RateFamily", "get_family"]
+__all__ = ["ALL_ATTRIBUTES", "FAMILIES", "Family", "GatedFamily", "GRUFamily", "RateFamily", "get_family"]

@@ -1,6 +1,6 @@
 """Numba kernels: plain arrays in, plain arrays out, no estimator objects.
 
-``rowloop.integrate_rows`` is the one row loop; ``rate`` and ``gated`` hold the
+``rowloop.integrate_rows`` is the one row loop; ``rate``, ``gated`` and ``gru`` hold the
 pieces of each network family, ``anderson`` and ``active_set`` those of each
 accelerated method. Every kernel is compiled lazily on first call (no eager
 signatures, so read-only and F-ordered inputs work) and once per process;
@@ -13,11 +13,11 @@ from collections import namedtuple
 import numpy as np
 
 from ._common import CERTIFIED, CONVERGED, DIVERGED, MAX_STEPS, SETTLED, STATUS_NAMES
-from .rowloop import ACTIVE_SET, ANDERSON, EULER, GATED, RATE, row_loop
+from .rowloop import ACTIVE_SET, ANDERSON, EULER, GATED, GRU, RATE, row_loop
 
 __all__ = [
     "KernelResult", "integrate", "CONVERGED", "DIVERGED", "MAX_STEPS", "SETTLED", "CERTIFIED",
-    "STATUS_NAMES", "RATE", "GATED", "EULER", "ANDERSON", "ACTIVE_SET",
+    "STATUS_NAMES", "RATE", "GATED", "GRU", "EULER", "ANDERSON", "ACTIVE_SET",
 ]
 
 #: What integrating rows gives, one entry per row (see ``rowloop.integrate_rows``).

@@ -8,7 +8,7 @@ slot to the next pending row at once; when none is left, the block is compacted
 after the pass.
 
 The loop is written once, in :func:`_row_loop_source`; ``row_loop(family,
-method)`` compiles it for one family (``RATE``, ``GATED``) and one method
+method)`` compiles it for one family (``RATE``, ``GATED``, ``GRU``) and one method
 (``EULER``, ``ANDERSON``, ``ACTIVE_SET``), closing over their integer codes so
 numba prunes the other branches before typing, and (unlike functions passed as
 arguments) the compiled loop can be cached on disk. A new family or method is its
@@ -34,10 +34,11 @@ from ._common import (
     window_ratio,
 )
 from .gated import gated_advance, gated_evaluate, gated_field, gated_work
+from .gru import gru_advance, gru_evaluate, gru_field, gru_work
 from .rate import rate_advance, rate_evaluate, rate_field, rate_work
 
 #: Family and method codes of the row loop.
-RATE, GATED = 0, 1
+RATE, GATED, GRU = 0, 1, 2
 EULER, ANDERSON, ACTIVE_SET = 0, 1, 2
 
 
@@ -96,7 +97,7 @@ def _row_loop_source(family, method):
         Parameters
         ----------
         model : tuple
-            The family's arrays (``rate.rate_model``, ``gated.gated_model``).
+            The family's arrays (``rate.rate_model``, ``gated.gated_model``, ``gru.gru_model``).
         options : tuple
             The method's settings: ``()`` for Euler, ``(tuning, track_regions)``
             for Anderson, ``(settle_steps, max_active)`` for the active set.
@@ -146,8 +147,10 @@ def _row_loop_source(family, method):
             slot_i = np.zeros((size, ib), dtype=np.int64)
         if family == RATE:
             work = rate_work(model, size, n_state)
-        else:
+        elif family == GATED:
             work = gated_work(model, size, n_state)
+        else:
+            work = gru_work(model, size, n_state)
         g = work[0]
 
         next_row = 0
@@ -164,14 +167,18 @@ def _row_loop_source(family, method):
         while n_active > 0:
             if family == RATE:
                 rate_evaluate(model, slot_f, work, n_active)
-            else:
+            elif family == GATED:
                 gated_evaluate(model, slot_f, work, n_active)
+            else:
+                gru_evaluate(model, slot_f, work, n_active)
             retired = False
             for i in range(n_active):
                 if family == RATE:
                     residual, largest = rate_field(model, slot_f, work, i)
-                else:
+                elif family == GATED:
                     residual, largest = gated_field(model, slot_f, work, i)
+                else:
+                    residual, largest = gru_field(model, slot_f, work, i)
                 if method == ANDERSON:
                     code = anderson.decide(model, options[0], scratch, slot_f, slot_i, g, i, base, fb, ib,
                                            n_state, residual, largest, tol, max_steps, options[1])
@@ -183,8 +190,10 @@ def _row_loop_source(family, method):
                 if code == ADVANCE:
                     if family == RATE:
                         changed = rate_advance(model, slot_f, work, i)
-                    else:
+                    elif family == GATED:
                         changed = gated_advance(model, slot_f, work, i)
+                    else:
+                        changed = gru_advance(model, slot_f, work, i)
                     slot_i[i, STEPS] += 1
                     if method == ANDERSON:
                         anderson.after_advance(slot_i, i, ib, changed, options[1])
