@@ -183,7 +183,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 
     Parameters
     ----------
-    network : RateNetwork or GatedNetwork, default=None
+    network : RateNetwork, GatedNetwork or GRUNetwork, default=None
         The recurrent network, an object of :mod:`rnnapprox.networks` (a
         weight matrix alone goes in as ``RateNetwork(weights=W)``; a
         :class:`~rnnapprox.networks.FeedbackNetwork` is a rate network). ``None`` draws
@@ -241,14 +241,18 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
 
     Attributes
     ----------
-    family_ : {"rate", "gated"}
-        Kind of network integrated.
+    family_ : {"rate", "gated", "gru"}
+        Kind of network integrated (see ``rnnapprox._families``).
     weights_ : ndarray of shape (n_units, n_units)
-        Recurrent weights used (``J_h`` for gated networks).
+        Recurrent weights used (``J_h`` for gated networks; the stacked
+        ``(3 n_units, n_units)`` ``W_h`` of GRU networks).
     input_weights_ : ndarray of shape (n_units, n_features_in_)
-        Input weights used (drawn when the network gave none).
+        Input weights used (drawn when the network gave none; ``(3 n_units,
+        n_features_in_)`` for GRU networks).
     bias_ : ndarray of shape (n_units,)
-        Bias used.
+        Bias used (the input biases ``b_i``, ``3 n_units``, for GRU networks).
+    hidden_bias_ : ndarray of shape (3 * n_units,)
+        Hidden biases ``b_h``; GRU networks only.
     tau_ : ndarray of shape (n_units,)
         Time constants used (ones for the ``h`` of gated networks).
     activation_ : str
@@ -379,7 +383,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
                     if hasattr(network, "shape") or isinstance(network, (list, tuple)) else "")
             raise InvalidParameterError(
                 f"The 'network' parameter of {type(self).__name__} must be a network of "
-                "rnnapprox.networks (RateNetwork, GatedNetwork, FeedbackNetwork, or a builder's "
+                "rnnapprox.networks (RateNetwork, GatedNetwork, GRUNetwork, FeedbackNetwork, or a builder's "
                 f"result such as soft_wta()) or None; got {type(network).__name__}{wrap}."
             )
         arrays = dict(network.validated_arrays(n_features))

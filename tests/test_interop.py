@@ -443,8 +443,10 @@ def test_torch_errors():
     torch = pytest.importorskip("torch")
     from rnnapprox.interop import from_torch
 
-    with pytest.raises(NotImplementedError, match="GRU network family"):
-        from_torch(torch.nn.GRU(2, 3))
+    with pytest.raises(NotImplementedError, match="num_layers=2 is not supported"):
+        from_torch(torch.nn.GRU(2, 3, num_layers=2))
+    with pytest.raises(ValueError, match="[Bb]idirectional"):
+        from_torch(torch.nn.GRU(2, 3, bidirectional=True))
     with pytest.raises(TypeError, match="LSTM"):
         from_torch(torch.nn.LSTM(2, 3))
     with pytest.raises(ValueError, match="[Bb]idirectional"):
@@ -464,3 +466,34 @@ def test_torch_import_leaves_module_unchanged():
     for key, value in rnn.state_dict().items():
         assert torch.equal(value, before[key])
     assert rnn.weight_hh_l0.dtype == torch.float32
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("cell", [False, True])
+def test_torch_gru_matches_the_module_and_flags_stability(bias, cell):
+    """A one-layer nn.GRU (or GRUCell) run to its own fixed point agrees with the transformer."""
+    torch = pytest.importorskip("torch")
+    from rnnapprox.interop import fixed_point_stability, from_torch
+
+    torch.manual_seed(1)
+    module = (torch.nn.GRUCell(3, 6, bias=bias) if cell else torch.nn.GRU(3, 6, bias=bias)).double()
+    U = np.random.default_rng(2).uniform(-1.0, 1.0, size=(12, 3))
+    imported = from_torch(module)
+    pipe = imported.pipeline(tol=1e-12, max_steps=100_000).fit(U)
+    result = pipe.named_steps["fixed_point"].solve(U)
+    assert result.converged.all()
+    with torch.no_grad():
+        inputs = torch.from_numpy(U)
+        h = torch.zeros(len(U), 6, dtype=torch.float64)
+        for _ in range(3000):
+            h_next = module(inputs, h) if cell else module(inputs[None], h[None])[1][0]
+            if torch.max(torch.abs(h_next - h)) < 1e-14:
+                break
+            h = h_next
+    np.testing.assert_allclose(pipe.transform(U), h.numpy(), atol=1e-9)
+    stability = fixed_point_stability(imported.network, result, X=U)
+    # torch's own iteration settled, so its map is stable there, and so is the flow.
+    assert stability.discrete_stable.all() and stability.continuous_stable.all()
+    assert np.all(stability.spectral_radius < 1)
+    with pytest.raises(ValueError, match="pass the rows' inputs as X"):
+        fixed_point_stability(imported.network, result)

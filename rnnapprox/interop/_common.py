@@ -198,19 +198,7 @@ def _block_network(layers, n_features, activation, scale=1.0, tau=None):
     return weights, input_weights, bias, edges
 
 
-def _slope(activation, states):
-    """f'(x) of the package's rate activations, row-wise."""
-    if activation == "relu":
-        return (states > 0).astype(np.float64)
-    if activation == "tanh":
-        return 1.0 - np.tanh(states) ** 2
-    if activation == "sigmoid":
-        rates = 0.5 * (1.0 + np.tanh(0.5 * states))
-        return rates * (1.0 - rates)
-    raise ValueError(f"Unknown activation {activation!r}: expected 'relu', 'tanh' or 'sigmoid'.")
-
-
-def fixed_point_stability(network, result):
+def fixed_point_stability(network, result, X=None):
     """Per row: is the fixed point stable for the rate dynamics, and for the discrete RNN map?
 
     A fixed point ``x*`` of ``x = W f(x) + d`` is, with ``D = diag(f'(x*))``,
@@ -230,13 +218,21 @@ def fixed_point_stability(network, result):
     :func:`from_torch` the block lower-triangular ``W`` gives the spectrum of
     the stacked map (the union of each layer's ``D_k W_hh_k``).
 
+    For a :class:`~rnnapprox.networks.GRUNetwork` (``nn.GRU``) the continuous
+    dynamics are ``dh/dt = (1 - z) (n - h)`` with Jacobian ``J`` (which
+    depends on the input: pass ``X``), and the GRU cell's update is their
+    Euler step with ``dt = 1``, whose Jacobian is ``I + J``:
+    ``spectral_radius`` is then that of ``I + J``.
+
     Parameters
     ----------
-    network : RateNetwork
+    network : RateNetwork or GRUNetwork
         The network, typically ``from_torch(module).network``.
     result : FixedPointResult or array-like of shape (n_samples, n_units)
         The result of ``solve`` (its ``states``; rows that did not converge
         are reported unstable with NaN spectra), or fixed-point states.
+    X : array-like of shape (n_samples, n_features), default=None
+        The inputs of the rows; needed for a GRU network only.
 
     Returns
     -------
@@ -260,31 +256,51 @@ def fixed_point_stability(network, result):
     >>> s.continuous_stable, s.discrete_stable, s.rnn_unstable
     (array([ True,  True]), array([False,  True]), array([ True, False]))
     """
+    from rnnapprox import RecurrentFixedPointTransformer
+    from rnnapprox._activations import get_activation
+    from rnnapprox.networks import GRUNetwork, RateNetwork
+
     states = getattr(result, "states", result)
     states = np.asarray(states, dtype=np.float64)
     converged = np.asarray(getattr(result, "converged", np.all(np.isfinite(states), axis=1)), dtype=bool)
-    activation = getattr(network, "activation", None)
-    if activation not in ("relu", "tanh", "sigmoid") or not hasattr(network, "weights"):
-        raise TypeError(f"fixed_point_stability takes a RateNetwork; got {network!r}.")
-    input_weights = getattr(network, "input_weights", None)
-    n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]
-    arrays = network.validated_arrays(n_features)
-    weights, tau = arrays["weights"], arrays["tau"]
-    if states.ndim != 2 or states.shape[1] != weights.shape[0]:
-        raise ValueError(
-            f"states must have shape (n_samples, {weights.shape[0]}) for this network; got {states.shape}."
-        )
-    n_rows = states.shape[0]
+    n_rows = states.shape[0] if states.ndim == 2 else 0
     leading = np.full(n_rows, np.nan + 1j * np.nan)
     radius = np.full(n_rows, np.nan)
-    slopes = _slope(network.activation, np.where(converged[:, None], states, 0.0))
-    identity = np.eye(weights.shape[0])
-    for i in np.flatnonzero(converged):
-        scaled = weights * slopes[i]  # W D
-        jacobian = (scaled - identity) / tau[:, np.newaxis]
-        eigenvalues = np.linalg.eigvals(jacobian)
-        leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
-        radius[i] = np.abs(np.linalg.eigvals(slopes[i][:, np.newaxis] * weights)).max()  # D W
+    if isinstance(network, GRUNetwork):
+        if X is None:
+            raise ValueError("A GRU's Jacobian depends on the input: pass the rows' inputs as X.")
+        rnn = RecurrentFixedPointTransformer(network=network).fit(X)
+        rows = np.flatnonzero(converged)
+        if states.ndim != 2 or states.shape[1] != rnn.n_state_:
+            raise ValueError(f"states must have shape (n_samples, {rnn.n_state_}) for this network; "
+                             f"got {states.shape}.")
+        jacobians = rnn.jacobian(np.asarray(X)[rows], states[rows])
+        identity = np.eye(rnn.n_state_)
+        for i, jacobian in zip(rows, jacobians):
+            eigenvalues = np.linalg.eigvals(jacobian)
+            leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
+            radius[i] = np.abs(np.linalg.eigvals(identity + jacobian)).max()  # the cell's update
+    else:
+        if not isinstance(network, RateNetwork):
+            raise TypeError(f"fixed_point_stability takes a RateNetwork or a GRUNetwork; got {network!r}.")
+        slope = get_activation(network.activation).slope
+        input_weights = getattr(network, "input_weights", None)
+        n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]
+        arrays = network.validated_arrays(n_features)
+        weights, tau = arrays["weights"], arrays["tau"]
+        if states.ndim != 2 or states.shape[1] != weights.shape[0]:
+            raise ValueError(
+                f"states must have shape (n_samples, {weights.shape[0]}) for this network; "
+                f"got {states.shape}."
+            )
+        slopes = slope(np.where(converged[:, None], states, 0.0))
+        identity = np.eye(weights.shape[0])
+        for i in np.flatnonzero(converged):
+            scaled = weights * slopes[i]  # W D
+            jacobian = (scaled - identity) / tau[:, np.newaxis]
+            eigenvalues = np.linalg.eigvals(jacobian)
+            leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
+            radius[i] = np.abs(np.linalg.eigvals(slopes[i][:, np.newaxis] * weights)).max()  # D W
     continuous = converged & (leading.real < 0)
     discrete = converged & (radius < 1)
     return Bunch(

@@ -1,4 +1,4 @@
-"""Import of PyTorch recurrent modules (``nn.RNN``, ``nn.RNNCell``) as rate networks."""
+"""Import of PyTorch recurrent modules (``nn.RNN``, ``nn.RNNCell``, one-layer ``nn.GRU``, ``nn.GRUCell``)."""
 
 import numpy as np
 
@@ -6,27 +6,22 @@ from ._common import ImportedNetwork, Readout, _block_network
 
 __all__ = ["from_torch"]
 
-_GRU_MESSAGE = (
-    "torch.nn.GRU is not supported yet: its fixed point h* = tanh(W_in u + b_in + r * (W_hn h* + b_hn)), "
-    "r = sigmoid(W_ir u + b_ir + W_hr h* + b_hr), is neither a RateNetwork nor a GatedNetwork and needs "
-    "a GRU network family of its own. Use torch.nn.RNN (tanh or relu) meanwhile."
-)
-
-
 def _array(tensor):
     return tensor.detach().to(device="cpu").double().numpy().copy()
 
 
 def from_torch(module):
-    """A rate network with the fixed points of a PyTorch ``nn.RNN``.
+    """A network with the fixed points of a PyTorch ``nn.RNN`` or ``nn.GRU``.
 
     Parameters
     ----------
-    module : torch.nn.RNN or torch.nn.RNNCell
+    module : torch.nn.RNN, torch.nn.RNNCell, torch.nn.GRU or torch.nn.GRUCell
         A unidirectional Elman RNN with ``nonlinearity="tanh"`` or
-        ``"relu"``, any number of layers, with or without biases.
-        ``batch_first`` and ``dropout`` do not matter (a fixed point is a
-        property of one sample in evaluation mode).
+        ``"relu"``, any number of layers, with or without biases; or a
+        one-layer unidirectional GRU, with or without biases, imported as a
+        :class:`~rnnapprox.networks.GRUNetwork`. ``batch_first`` and
+        ``dropout`` do not matter (a fixed point is a property of one sample
+        in evaluation mode).
 
     Returns
     -------
@@ -40,9 +35,10 @@ def from_torch(module):
     Raises
     ------
     NotImplementedError
-        For ``nn.GRU``: it needs a network family of its own.
+        For an ``nn.GRU`` of several layers (the layer input of the ``n``
+        gate is not gated by ``r``: a stacked GRU is not one GRUNetwork).
     ValueError
-        For a bidirectional RNN, or an ``nn.RNN`` with an unknown nonlinearity.
+        For a bidirectional module, or an ``nn.RNN`` with an unknown nonlinearity.
     TypeError
         For ``nn.LSTM`` and any other module.
 
@@ -95,7 +91,7 @@ def from_torch(module):
     from rnnapprox.networks import RateNetwork
 
     if isinstance(module, (nn.GRU, nn.GRUCell)):
-        raise NotImplementedError(_GRU_MESSAGE)
+        return _from_torch_gru(module, nn)
     if isinstance(module, (nn.LSTM, nn.LSTMCell)):
         raise TypeError(
             f"{type(module).__name__} is not supported: an LSTM's fixed point (c* = i g / (1 - f), "
@@ -137,3 +133,36 @@ def from_torch(module):
     )
     readout = Readout(units=np.arange(edges[-2], edges[-1]))
     return ImportedNetwork(network, readout, np.zeros(weights.shape[0]))
+
+
+def _from_torch_gru(module, nn):
+    """A one-layer ``nn.GRU`` or an ``nn.GRUCell`` as a :class:`~rnnapprox.networks.GRUNetwork`.
+
+    The gates are stacked in PyTorch's order ``r, z, n`` in both frameworks, so
+    the weights are copied as they are; the state and the response are ``h``.
+    """
+    from rnnapprox.networks import GRUNetwork
+
+    suffix = ""
+    if isinstance(module, nn.GRU):
+        if module.bidirectional:
+            raise ValueError(
+                "Bidirectional GRUs have no fixed point of their own: the backward direction runs over a "
+                "sequence's future. Import a unidirectional nn.GRU (bidirectional=False)."
+            )
+        if module.num_layers != 1:
+            raise NotImplementedError(
+                f"nn.GRU with num_layers={module.num_layers} is not supported: a layer's input enters its "
+                "n gate ungated by r, so a stack of GRUs is not one GRUNetwork. Import each layer as a "
+                "one-layer nn.GRU, or use num_layers=1."
+            )
+        suffix = "_l0"
+    hidden_weights = _array(getattr(module, "weight_hh" + suffix))
+    input_weights = _array(getattr(module, "weight_ih" + suffix))
+    biases = {}
+    for name in ("ih", "hh"):
+        tensor = getattr(module, f"bias_{name}{suffix}", None)
+        biases[name] = 0.0 if tensor is None else _array(tensor)
+    network = GRUNetwork(hidden_weights, input_weights, hidden_bias=biases["hh"], input_bias=biases["ih"])
+    n_units = hidden_weights.shape[1]
+    return ImportedNetwork(network, Readout(units=np.arange(n_units)), np.zeros(n_units))
