@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._kernels import empty_result
+from ._methods._precision import solve_mixed
 from ._thread_control import Workers
 
 #: Rows integrated per chunk: bounds memory and lets the caller report progress.
@@ -44,7 +45,11 @@ def integrate_in_chunks(method, family, drive, initial, settings, n_threads, pro
                 first = np.repeat(initial[np.newaxis, :], chunk.stop - start, axis=0)
             else:
                 first = np.ascontiguousarray(initial[chunk], dtype=np.float64)
-            part = method.solve(family, np.ascontiguousarray(drive[chunk]), first, settings, workers)
+            chunk_drive = np.ascontiguousarray(drive[chunk])
+            if settings.precision == "mixed":
+                part = solve_mixed(method, family, chunk_drive, first, settings, workers)
+            else:
+                part = method.solve(family, chunk_drive, first, settings, workers)
             for whole, piece in zip(result, part, strict=True):
                 whole[chunk] = piece
             if progress is not None:

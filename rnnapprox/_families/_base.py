@@ -69,7 +69,10 @@ class Family:
         """Jacobian of the vector field at one state, in units of 1/time."""
         raise NotImplementedError
 
-    def kernel_model(self, dt):
+    #: Arithmetic the family's kernels can run in (see ``precision="mixed"``).
+    dtypes = (np.float64,)
+
+    def kernel_model(self, dt, dtype=np.float64):
         """The tuple of arrays the family's kernel pieces take (see ``rnnapprox._kernels``)."""
         raise NotImplementedError
 

@@ -36,7 +36,7 @@ class GatedFamily(Family):
     def outputs(self, states):
         return np.tanh(states[:, : self.n_units])
 
-    def kernel_model(self, dt):
+    def kernel_model(self, dt, dtype=np.float64):
         return gated_model(self.weights, self.z_weights, self.r_weights, self.alpha_z, self.beta_z,
                            self.alpha_r, self.beta_r, dt / self.tau_z, dt / self.tau_r, dt)
 

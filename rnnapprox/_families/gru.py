@@ -39,7 +39,7 @@ class GRUFamily(Family):
     def outputs(self, states):
         return states.copy()
 
-    def kernel_model(self, dt):
+    def kernel_model(self, dt, dtype=np.float64):
         return gru_model(self.weights, self.hidden_bias, dt)
 
     def gates(self, state, drive):

@@ -36,8 +36,10 @@ class RateFamily(Family):
         jacobian[np.diag_indices_from(jacobian)] -= 1.0
         return jacobian / self.tau[:, np.newaxis]
 
-    def kernel_model(self, dt):
-        return rate_model(self.weights, dt / self.tau, self._activation.code)
+    dtypes = (np.float64, np.float32)
+
+    def kernel_model(self, dt, dtype=np.float64):
+        return rate_model(self.weights, dt / self.tau, self._activation.code, dtype)
 
     def euler_map_stable(self, states, drives, dt, pool=None):
         """Stability of each state for the Euler map, cheaply where the structure allows.

@@ -5,9 +5,8 @@ passes :func:`certificate_holds`, and as ``SETTLED`` when it has no candidate
 tried for its active set, that set has not changed for ``settle_steps`` steps and
 has at most ``max_active`` units (a larger region is not worth analysing). A
 change of active set drops the candidate (a ``RETIRED`` row stays so). The
-per-row inputs carry each row's start step, mode, candidate, the region's
-bounds and its residual windows, so a resumed row's ``contraction`` is the one of
-an uninterrupted run. :func:`region_fixed_points` and :func:`power_row_bounds`
+per-row inputs carry each row's mode, candidate and region bounds; the row loop
+itself resumes each row at its step count with its residual windows. :func:`region_fixed_points` and :func:`power_row_bounds`
 compute candidates and region bounds; the proof is in the user guide.
 """
 
@@ -33,10 +32,7 @@ def n_floats(n):
 
 @numba.njit(inline="always")
 def load(slot_f, slot_i, i, r, base, fb, ib, n, row_data):
-    first_steps, modes, candidates, bounds, infos, windows = row_data
-    slot_i[i, STEPS] = first_steps[r]
-    slot_f[i, base + WINDOW_MID] = windows[r, 0]
-    slot_f[i, base + WINDOW_LATE] = windows[r, 1]
+    modes, candidates, bounds, infos = row_data
     slot_i[i, ib + _MODE] = modes[r]
     slot_i[i, ib + _UNCHANGED] = 0
     if modes[r] == CANDIDATE:
@@ -106,13 +102,6 @@ def after_advance(slot_i, i, ib, changed):
             slot_i[i, ib + _MODE] = FRESH
     else:
         slot_i[i, ib + _UNCHANGED] += 1
-
-
-@numba.njit(inline="always")
-def retire(slot_f, i, base, r, row_data):
-    windows = row_data[5]
-    windows[r, 0] = slot_f[i, base + WINDOW_MID]
-    windows[r, 1] = slot_f[i, base + WINDOW_LATE]
 
 
 @jit(nogil=True)

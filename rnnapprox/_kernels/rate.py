@@ -10,18 +10,19 @@ import numpy as np
 from .._activations import activate
 
 
-def rate_model(weights, rate_scale, activation_code):
-    """The kernel model of a rate network: C-ordered float64 arrays and an int code."""
+def rate_model(weights, rate_scale, activation_code, dtype=np.float64):
+    """The kernel model of a rate network: C-ordered arrays of ``dtype`` and an int code."""
     return (
-        np.ascontiguousarray(np.asarray(weights, dtype=np.float64).T),
-        np.ascontiguousarray(rate_scale, dtype=np.float64),
+        np.ascontiguousarray(np.asarray(weights).T, dtype=dtype),
+        np.ascontiguousarray(rate_scale, dtype=dtype),
         int(activation_code),
     )
 
 
 @numba.njit(inline="always")
 def rate_work(model, size, n_state):
-    return np.empty((size, n_state)), np.empty((size, n_state))
+    dtype = model[0].dtype
+    return np.empty((size, n_state), dtype=dtype), np.empty((size, n_state), dtype=dtype)
 
 
 @numba.njit(inline="always")

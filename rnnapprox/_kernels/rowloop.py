@@ -43,8 +43,8 @@ EULER, ANDERSON, ACTIVE_SET = 0, 1, 2
 
 
 @numba.njit(inline="always")
-def _load_row(slot_f, slot_i, i, r, initial, drive, divergence_threshold, base):
-    """Put row ``r`` in slot ``i``: start state, drive, divergence bound, fresh windows."""
+def _load_row(slot_f, slot_i, i, r, initial, drive, start_steps, windows, divergence_threshold, base):
+    """Put row ``r`` in slot ``i``: start state, drive, divergence bound, step count and windows."""
     n_state = initial.shape[1]
     for j in range(n_state):
         slot_f[i, j] = initial[r, j]
@@ -53,10 +53,10 @@ def _load_row(slot_f, slot_i, i, r, initial, drive, divergence_threshold, base):
         slot_f[i, n_state + j] = drive[r, j]
         largest = max(largest, abs(drive[r, j]))
     slot_f[i, base + BOUND] = divergence_threshold * (1.0 + largest)
-    slot_f[i, base + WINDOW_MID] = np.inf
-    slot_f[i, base + WINDOW_LATE] = -1.0
+    slot_f[i, base + WINDOW_MID] = windows[r, 0]
+    slot_f[i, base + WINDOW_LATE] = windows[r, 1]
     slot_i[i, ROW] = r
-    slot_i[i, STEPS] = 0
+    slot_i[i, STEPS] = start_steps[r]
 
 
 @numba.njit(inline="always")
@@ -90,7 +90,8 @@ def row_loop(family, method):
 def _row_loop_source(family, method):
     """The one row loop, a closure over the integer codes ``family`` and ``method``."""
 
-    def integrate_rows(model, options, row_data, drive, initial, tol, max_steps,
+    def integrate_rows(model, options, row_data, drive, initial, start_steps, windows, tol,
+                       max_steps,
                        divergence_threshold, block_size):
         """Integrate every row from ``initial`` under constant ``drive`` until it ends.
 
@@ -103,12 +104,19 @@ def _row_loop_source(family, method):
             for Anderson, ``(settle_steps, max_active)`` for the active set.
         row_data : tuple
             The method's per-row arrays: ``()`` for Euler, ``(accelerated,)`` for
-            Anderson (written), ``(first_steps, modes, candidates, bounds, infos,
-            windows)`` for the active set (``windows`` written back).
+            Anderson (written), ``(modes, candidates, bounds, infos)`` for the
+            active set.
         drive : ndarray of shape (n_rows, n_drive)
             Constant drive ``W_in u + b`` of each row.
         initial : ndarray of shape (n_rows, n_state)
-            Start state of each row.
+            Start state of each row; its dtype (float64 or float32) is the
+            arithmetic of the integration.
+        start_steps : ndarray of shape (n_rows,), int64
+            Euler steps each row has already made (0 for a fresh row).
+        windows : ndarray of shape (n_rows, 2)
+            Each row's residual windows so far (``(inf, -1)`` for a fresh
+            row), written back at the end: a resumed row's ``contraction`` is
+            that of an uninterrupted run.
         tol, max_steps, divergence_threshold, block_size
             A row has converged when its residual is at most ``tol``; it diverged
             when its state is not finite or ``max|x|`` exceeds
@@ -137,13 +145,13 @@ def _row_loop_source(family, method):
         ib = SLOT_INTS
         if method == ANDERSON:
             scratch = anderson.scratch(options[0])
-            slot_f = np.empty((size, fb + anderson.n_floats(options[0], n_state)))
+            slot_f = np.empty((size, fb + anderson.n_floats(options[0], n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + anderson.N_INTS), dtype=np.int64)
         elif method == ACTIVE_SET:
-            slot_f = np.empty((size, fb + active_set.n_floats(n_state)))
+            slot_f = np.empty((size, fb + active_set.n_floats(n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + active_set.N_INTS), dtype=np.int64)
         else:
-            slot_f = np.empty((size, fb))
+            slot_f = np.empty((size, fb), dtype=initial.dtype)
             slot_i = np.zeros((size, ib), dtype=np.int64)
         if family == RATE:
             work = rate_work(model, size, n_state)
@@ -156,7 +164,8 @@ def _row_loop_source(family, method):
         next_row = 0
         n_active = 0
         while n_active < size:
-            _load_row(slot_f, slot_i, n_active, next_row, initial, drive, divergence_threshold, base)
+            _load_row(slot_f, slot_i, n_active, next_row, initial, drive, start_steps, windows,
+                      divergence_threshold, base)
             if method == ANDERSON:
                 anderson.load(slot_f, slot_i, n_active, fb, ib, n_state)
             elif method == ACTIVE_SET:
@@ -209,15 +218,15 @@ def _row_loop_source(family, method):
                 steps = slot_i[i, STEPS]
                 if method == ANDERSON:
                     steps += anderson.retire(slot_i, i, ib, r, row_data[0])
-                elif method == ACTIVE_SET:
-                    active_set.retire(slot_f, i, base, r, row_data)
                 n_steps[r] = steps
                 status[r] = code
-                contraction[r] = window_ratio(code, slot_f[i, base + WINDOW_MID],
-                                              slot_f[i, base + WINDOW_LATE])
+                windows[r, 0] = slot_f[i, base + WINDOW_MID]
+                windows[r, 1] = slot_f[i, base + WINDOW_LATE]
+                contraction[r] = window_ratio(code, windows[r, 0], windows[r, 1])
                 if next_row < n_rows:
                     # The refilled slot has no fresh product: it is evaluated next step.
-                    _load_row(slot_f, slot_i, i, next_row, initial, drive, divergence_threshold, base)
+                    _load_row(slot_f, slot_i, i, next_row, initial, drive, start_steps, windows,
+                              divergence_threshold, base)
                     if method == ANDERSON:
                         anderson.load(slot_f, slot_i, i, fb, ib, n_state)
                     elif method == ACTIVE_SET:

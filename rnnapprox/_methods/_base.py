@@ -2,9 +2,21 @@
 
 from collections import namedtuple
 
+import numpy as np
+
 #: How to integrate: Euler step, convergence tolerance, step budget, divergence
-#: threshold and rows per block (see ``RecurrentFixedPointTransformer``).
-Settings = namedtuple("Settings", ["dt", "tol", "max_steps", "divergence_threshold", "block_size"])
+#: threshold, rows per block and precision ("float64" or "mixed", see
+#: ``RecurrentFixedPointTransformer``).
+Settings = namedtuple("Settings", ["dt", "tol", "max_steps", "divergence_threshold", "block_size",
+                                   "precision"], defaults=["float64"])
+
+
+def resume_arrays(start, n_rows):
+    """``(steps, windows)`` of ``start``, or those of fresh rows; ``windows`` is updated by the kernels."""
+    if start is None:
+        return np.zeros(n_rows, dtype=np.int64), np.tile([np.inf, -1.0], (n_rows, 1))
+    steps, windows = start
+    return np.asarray(steps, dtype=np.int64), windows
 
 
 class SolverMethod:
@@ -19,7 +31,7 @@ class SolverMethod:
     def check(self, family):
         """Raise ``ValueError`` when this method cannot integrate ``family``."""
 
-    def solve(self, family, drive, initial, settings, workers):
+    def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         """Integrate every row of ``drive`` from ``initial``.
 
         Parameters
@@ -34,6 +46,11 @@ class SolverMethod:
             Step, tolerance, budget, divergence threshold, block size.
         workers : rnnapprox._thread_control.Workers
             The threads to run kernels in.
+        start : tuple of ndarray, default=None
+            ``(steps, windows)``: the Euler steps each row has made and its
+            residual windows, to resume rows; ``None`` starts them fresh.
+        dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+            Arithmetic of the integration.
 
         Returns
         -------

@@ -23,7 +23,7 @@ from .._kernels.active_set import (
     power_row_bounds,
     region_fixed_points,
 )
-from ._base import SolverMethod
+from ._base import SolverMethod, resume_arrays
 
 #: A row whose relu active set has not changed for this many Euler steps gets the
 #: fixed point of that set as candidate ...
@@ -230,19 +230,21 @@ class ActiveSet(SolverMethod):
                 "method='anderson'."
             )
 
-    def solve(self, family, drive, initial, settings, workers):
+    def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
+        if dtype != np.float64:
+            raise ValueError("method='active_set' computes in float64 only.")
         tol, max_steps = settings.tol, settings.max_steps
         certifier = ActiveSetCertifier(family.weights, settings.dt / family.tau)
         model = family.kernel_model(settings.dt)
         options = (SETTLE_STEPS, max_analysed_active(family.n_units))
         n_rows, n_units = drive.shape
         result = empty_result(n_rows, n_units)
-        first_steps = np.zeros(n_rows, dtype=np.int64)
+        first_steps, windows = resume_arrays(start, n_rows)
+        first_steps = first_steps.copy()
         modes = np.full(n_rows, FRESH, dtype=np.int64)
         candidates = np.zeros((n_rows, n_units))
         bounds = np.zeros((n_rows, n_units))
         infos = np.zeros((n_rows, 3))
-        windows = np.tile([np.inf, -1.0], (n_rows, 1))
         attempts = np.zeros(n_rows, dtype=np.int64)
         weight_norm = 1.0 + np.abs(family.weights).sum(axis=1).max(initial=0.0)
         pending = np.arange(n_rows)
@@ -251,14 +253,16 @@ class ActiveSet(SolverMethod):
             def run(rows, pending=pending, current=current):
                 rows_windows = windows[pending[rows]]
                 row_data = tuple(np.ascontiguousarray(a[pending[rows]]) for a in
-                                 (first_steps, modes, candidates, bounds, infos)) + (rows_windows,)
+                                 (modes, candidates, bounds, infos))
                 out = integrate(family.kernel_code, ACTIVE_SET_CODE, model, options, row_data,
                                 drive[pending[rows]], current[rows], tol, max_steps,
-                                settings.divergence_threshold, settings.block_size)
+                                settings.divergence_threshold, settings.block_size,
+                                first_steps[pending[rows]], rows_windows)
                 return (*out, rows_windows)
 
             *arrays, out_windows = workers.map_rows(run, pending.size)
             out = KernelResult(*arrays)
+            windows[pending] = out_windows
             codes = out.status
             ended = codes <= MAX_STEPS
             rows = pending[ended]
@@ -285,7 +289,6 @@ class ActiveSet(SolverMethod):
             resumed[certified[~accepted]] = True
             pending, current = pending[resumed], out.states[resumed]
             first_steps[pending] = out.n_steps[resumed]
-            windows[pending] = out_windows[resumed]
             modes[pending] = NO_CANDIDATE
             settled = codes[resumed] == SETTLED
             attempts[pending[settled]] += 1

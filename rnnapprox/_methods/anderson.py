@@ -4,7 +4,7 @@ import numpy as np
 
 from .._kernels import ANDERSON, CONVERGED, KernelResult, integrate
 from .._kernels.anderson import DEFAULTS
-from ._base import SolverMethod
+from ._base import SolverMethod, resume_arrays
 from .euler import Euler
 
 
@@ -24,25 +24,32 @@ class Anderson(SolverMethod):
             raise ValueError(f"method={self.name!r} is available for rate networks only; "
                              f"{family.name} networks are integrated with method='euler'.")
 
-    def solve(self, family, drive, initial, settings, workers):
-        model = family.kernel_model(settings.dt)
+    def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
+        model = family.kernel_model(settings.dt, dtype)
         options = (DEFAULTS.copy(), bool(family.piecewise_linear))
+        steps, windows = resume_arrays(start, len(drive))
+        first_windows = windows.copy()
 
         def run(rows):
             accelerated = np.zeros(len(rows), dtype=np.bool_)
+            row_windows = windows[rows]
             result = integrate(family.kernel_code, ANDERSON, model, options, (accelerated,),
                                drive[rows], initial[rows], settings.tol, settings.max_steps,
-                               settings.divergence_threshold, settings.block_size)
-            return (*result, accelerated)
+                               settings.divergence_threshold, settings.block_size, steps[rows],
+                               row_windows)
+            return (*result, row_windows, accelerated)
 
-        *arrays, accelerated = workers.map_rows(run, len(drive))
+        *arrays, windows[:], accelerated = workers.map_rows(run, len(drive))
         result = KernelResult(*arrays)
         check = np.flatnonzero(accelerated & (result.status == CONVERGED))
         if check.size:
             stable = family.euler_map_stable(result.states[check], drive[check], settings.dt, workers)
             failed = check[~stable]
             if failed.size:
-                redo = Euler().solve(family, drive[failed], initial[failed], settings, workers)
+                failed_windows = first_windows[failed]
+                redo = Euler().solve(family, drive[failed], initial[failed], settings, workers,
+                                     (steps[failed], failed_windows), dtype)
                 for whole, part in zip(result, redo, strict=True):
                     whole[failed] = part
+                windows[failed] = failed_windows
         return result

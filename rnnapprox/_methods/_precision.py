@@ -1,0 +1,54 @@
+"""``precision="mixed"``: the transient in float32, the finish in float64."""
+
+import numpy as np
+
+from .._kernels import CONVERGED, empty_result
+
+#: Rows leave the float32 phase when their residual is at most this (or ``tol``,
+#: if larger) ...
+SWITCH_TOL = 1e-5
+#: ... or at float32's resolution at the call's scale, SWITCH_ULPS * eps32 *
+#: (1 + ||W||_inf) * max|d|, if larger; when that exceeds MAX_SWITCH_TOL the
+#: inputs are too large for float32 to help and the call stays in float64.
+SWITCH_ULPS = 64.0
+MAX_SWITCH_TOL = 1e-3
+
+
+def switch_tolerance(family, drive, tol):
+    """Residual at which rows move from float32 to float64, or None when float32 cannot help."""
+    scale = (1.0 + np.abs(family.weights).sum(axis=1).max()) * max(float(np.abs(drive).max(initial=0.0)), 1.0)
+    switch = max(tol, SWITCH_TOL, SWITCH_ULPS * np.finfo(np.float32).eps * scale)
+    return switch if switch <= MAX_SWITCH_TOL else None
+
+
+def solve_mixed(method, family, drive, initial, settings, workers):
+    """``method`` in float32 until the residual reaches the switch tolerance, then in float64.
+
+    Rows that reach the switch tolerance go on from their float32 state in
+    float64, with their step count and residual windows, until ``tol``: every
+    converged row's residual is measured in float64. Rows that diverge or
+    reach ``max_steps`` in float32 are integrated again from the start in
+    float64, so their status, steps and end state are those of the float64
+    method. The attractor is the one the float32 transient leads to: the same
+    as float64 Euler's except, rarely, for inputs within float32 rounding of a
+    boundary between attractors (the user guide gives the measured agreement).
+    """
+    switch = switch_tolerance(family, drive, settings.tol)
+    if switch is None or np.float32 not in family.dtypes:
+        return method.solve(family, drive, initial, settings, workers)
+    n_rows = len(drive)
+    windows = np.tile([np.inf, -1.0], (n_rows, 1))
+    transient = method.solve(family, drive, initial, settings._replace(tol=switch), workers,
+                             (np.zeros(n_rows, dtype=np.int64), windows), np.float32)
+    result = empty_result(n_rows, family.n_state)
+    settled = transient.status == CONVERGED
+    for rows, start, fresh in ((np.flatnonzero(settled), transient.states, False),
+                               (np.flatnonzero(~settled), initial, True)):
+        if rows.size == 0:
+            continue
+        resume = None if fresh else (transient.n_steps[rows], windows[rows])
+        part = method.solve(family, drive[rows], np.asarray(start[rows], dtype=np.float64), settings,
+                            workers, resume)
+        for whole, piece in zip(result, part, strict=True):
+            whole[rows] = piece
+    return result
