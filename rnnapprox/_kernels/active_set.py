@@ -6,14 +6,15 @@ tried for its active set, that set has not changed for ``settle_steps`` steps an
 has at most ``max_active`` units (a larger region is not worth analysing). A
 change of active set drops the candidate (a ``RETIRED`` row stays so). The
 per-row inputs carry each row's mode, candidate and region bounds; the row loop
-itself resumes each row at its step count with its residual windows. :func:`region_fixed_points` and :func:`power_row_bounds`
-compute candidates and region bounds; the proof is in the user guide.
+itself resumes each row at its step count with its residual windows.
+:func:`region_fixed_points` and :func:`power_row_bounds` compute candidates and
+region bounds; the proof is in the user guide.
 """
 
 import numba
 import numpy as np
 
-from ._common import ADVANCE, CERTIFIED, SETTLED, STEPS, WINDOW_LATE, WINDOW_MID, euler_exit, jit
+from ._common import ADVANCE, CERTIFIED, SETTLED, STEPS, euler_exit, jit
 from ._linalg import solve_in_place
 
 #: Candidate modes of a row: none tried yet for the current active set, tried and
