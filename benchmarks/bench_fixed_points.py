@@ -26,21 +26,13 @@ import argparse
 import time
 
 import numpy as np
+from _common import best_time, blas_description, jax_euler, jax_gemm_rate, numpy_euler
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox.networks import soft_wta
-
-
-def best_time(function, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def gemm_rate(n_rows, n_units, repeats=5):
@@ -55,29 +47,6 @@ def gemm_rate(n_rows, n_units, repeats=5):
             a @ b
 
     return inner * 2 * n_rows * n_units**2 / best_time(run, repeats)
-
-
-def numpy_euler(drive, weights, rate_scale, tol, max_steps):
-    """Batched numpy Euler with the package's stopping rule; converged rows dropped."""
-    x = np.zeros_like(drive)
-    active = np.arange(len(drive))
-    states = np.empty_like(drive)
-    steps = np.zeros(len(drive), dtype=np.int64)
-    weights_t = weights.T.copy()
-    for step in range(max_steps + 1):
-        xa = x[active]
-        g = np.maximum(xa, 0.0) @ weights_t + drive[active] - xa
-        done = np.abs(g).max(axis=1) <= tol
-        if step == max_steps:
-            done[:] = True
-        finished = active[done]
-        states[finished] = xa[done]
-        steps[finished] = step
-        active = active[~done]
-        if active.size == 0:
-            break
-        x[active] = xa[~done] + rate_scale * g[~done]
-    return states, steps
 
 
 def vector_field(arrays):
@@ -152,9 +121,7 @@ def main_benchmark(n_partitions, n_rows, n_sample, repeats):
 
     steps = result.n_steps
     print(f"soft winner-take-all: N = {n_units} units, {n_rows} rows, dt {dt}, tol {tol}")
-    blas = {f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
-            if i["user_api"] == "blas"}
-    print(f"BLAS: {', '.join(sorted(blas))}")
+    print(f"BLAS: {blas_description()}")
     print(f"rows converged: {result.converged.sum()} / {n_rows}; Euler steps per row: min {steps.min()}, "
           f"median {int(np.median(steps))}, max {steps.max()}; total evaluations {evaluations}")
     print(f"agreement: max |rnnapprox - numpy Euler| = {np.abs(result.states - np_states).max():.2e}, "
@@ -276,6 +243,106 @@ def methods_benchmark(n_rows, repeats):
           f"{euler.n_steps.mean() / (settled.mean() + 1):.1f}x fewer than euler's {euler.n_steps.mean():.1f}")
 
 
+#: The two benchmark sizes of the JAX comparison: (label, soft_wta arguments, rows).
+PEER_SIZES = [
+    ("N=110", dict(n_partitions=6, units_per_partition=17, n_inhibitory=8), 5000),
+    ("N=500", dict(n_partitions=20, units_per_partition=24, n_inhibitory=20), 2000),
+]
+#: (method, precision) of the package compared with the peers.
+CONTENDERS = [("euler", "float64"), ("euler", "mixed"), ("anderson", "float64"), ("anderson", "mixed"),
+              ("active_set", "float64")]
+
+
+def peers_benchmark(repeats, sizes=PEER_SIZES):
+    """Every method of the package against the obvious JAX loop and numpy, in this one process."""
+    run_jax = jax_euler()
+    print(f"\nfixed points against the peers (soft winner-take-all, dt 0.1, tol 1e-6; warm, best of "
+          f"{repeats}; BLAS: {blas_description()})")
+    if run_jax is None:
+        print("JAX is not installed (pip install jax): its rows are left out")
+    for label, params, n_rows in sizes:
+        _peer_table(label, params, n_rows, repeats, run_jax)
+
+
+def _peer_table(label, params, n_rows, repeats, run_jax):
+    network = soft_wta(random_state=0, **params)
+    n_units = network.n_units
+    U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, params["n_partitions"]))
+    reference = RecurrentFixedPointTransformer(network=network).fit(U)
+    euler = reference.solve(U)
+    drive = U @ reference.input_weights_.T + reference.bias_
+    scale = reference.dt / reference.tau_
+    rows = []
+    for method, precision in CONTENDERS:
+        rnn = RecurrentFixedPointTransformer(network=network, method=method, precision=precision).fit(U)
+        result = rnn.solve(U)
+        seconds = best_time(lambda rnn=rnn: rnn.solve(U), repeats)
+        rows.append((f"rnnapprox {method}, {precision}", seconds, result.outputs, result.n_steps.mean(),
+                     np.array_equal(result.status, euler.status)))
+    seconds = best_time(lambda: numpy_euler(drive, reference.weights_, scale, 1e-6, 10_000), 1)
+    states, steps = numpy_euler(drive, reference.weights_, scale, 1e-6, 10_000)
+    rows.append(("numpy batched Euler, float64", seconds, np.maximum(states, 0), steps.mean(), None))
+    jax_seconds = None
+    if run_jax is not None:
+        run_jax(drive, reference.weights_, scale, 1e-6, 10_000)  # compile
+        jax_seconds = best_time(lambda: run_jax(drive, reference.weights_, scale, 1e-6, 10_000), repeats)
+        states, steps = run_jax(drive, reference.weights_, scale, 1e-6, 10_000)
+        rows.append(("JAX jitted lax.while_loop Euler, float64, masked", jax_seconds,
+                     np.maximum(states, 0), steps.mean(), None))
+    flops = (euler.n_steps.sum() + n_rows) * 2.0 * n_units**2
+    rates = {"numpy": gemm_rate(min(n_rows, 4096), n_units, repeats=3)}
+    if run_jax is not None:
+        rates["JAX"] = jax_gemm_rate(min(n_rows, 4096), n_units, repeats=3)
+    best_library = max(rates, key=rates.get)
+    limit = flops / rates[best_library]
+    rows.append((f"flop limit of euler's steps at {best_library}'s GEMM rate "
+                 f"({rates[best_library] / 1e9:.0f} GFLOP/s)", limit, None, None, None))
+    peer = jax_seconds if jax_seconds is not None else rows[0][1]
+    peer_name = "JAX" if jax_seconds is not None else "euler"
+    print(f"\n{label}: {n_units} units, {n_rows} rows, {int(euler.converged.sum())} converged; "
+          "GEMM rates " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items()))
+    print(f"{'contender':<62} {'seconds':>8} {peer_name + ' / it':>10} {'mean steps':>11} "
+          f"{'max |out - euler|':>18} {'status = euler':>15}")
+    for name, seconds, outputs, mean_steps, same in rows:
+        deviation = "" if outputs is None else f"{np.abs(outputs - euler.outputs).max():.1e}"
+        print(f"{name:<62} {seconds:>8.3f} {peer / seconds:>10.2f} "
+              f"{'' if mean_steps is None else f'{mean_steps:.1f}':>11} {deviation:>18} "
+              f"{'' if same is None else str(same):>15}")
+
+
+STARTUP_SCRIPT = """
+import time
+start = time.perf_counter()
+import numpy as np
+from rnnapprox import RecurrentFixedPointTransformer
+from rnnapprox.networks import soft_wta
+imported = time.perf_counter()
+network = soft_wta(n_partitions=6, units_per_partition=17, n_inhibitory=8, random_state=0)
+U = np.random.default_rng(0).uniform(0.0, 1.0, size=(1000, 6))
+rnn = RecurrentFixedPointTransformer(network=network).fit(U)
+begin = time.perf_counter()
+rnn.transform(U)
+print(imported - start, time.perf_counter() - begin)
+"""
+
+
+def startup_benchmark():
+    """A new process's import and first transform: cold (empty numba cache) and warm."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    print("\nnew process, 1,000 rows of the N=110 network (numba cache in a fresh directory)")
+    print(f"{'run':<40} {'import s':>9} {'first transform s':>18}")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold: compiles, fills the cache", "warm: loads from the cache", "warm again"):
+            out = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            print(f"{label:<40} {float(out[0]):>9.2f} {float(out[1]):>18.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run: 1,000 rows, fewer repeats")
@@ -287,15 +354,23 @@ def main():
     parser.add_argument("--approximator", action="store_true",
                         help="add the approximator against MLPRegressor (bench_feedforward.py, "
                         "one BLAS thread)")
+    parser.add_argument("--peers", action="store_true",
+                        help="every method and precision against JAX and numpy at N=110 and N=500")
+    parser.add_argument("--peers-only", action="store_true", help="only the peers table")
+    parser.add_argument("--startup", action="store_true",
+                        help="a new process's first transform, cold and with a warm numba cache")
     parser.add_argument("--all", action="store_true",
-                        help="everything in one run: --scaling --methods --approximator")
+                        help="everything in one run: --scaling --methods --peers --startup --approximator")
     args = parser.parse_args()
     if args.all:
-        args.scaling = args.methods = args.approximator = True
+        args.scaling = args.methods = args.peers = args.startup = args.approximator = True
     n_rows = 1000 if args.quick else 5000
     repeats = 2 if args.quick else 5
     if args.methods_only:
         methods_benchmark(n_rows, repeats=3)
+        return
+    if args.peers_only:
+        peers_benchmark(repeats=3)
         return
     main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
     if args.scaling:
@@ -303,6 +378,10 @@ def main():
         rows_benchmark([10, 100, 1000, 10_000] + ([] if args.quick else [50_000]), repeats=2)
     if args.methods:
         methods_benchmark(n_rows, repeats=3)
+    if args.peers:
+        peers_benchmark(repeats=3)
+    if args.startup:
+        startup_benchmark()
     if args.approximator:
         import bench_feedforward  # the sibling script; run as python benchmarks/...
 

@@ -76,6 +76,10 @@ class Family:
         """The tuple of arrays the family's kernel pieces take (see ``rnnapprox._kernels``)."""
         raise NotImplementedError
 
+    def fixed_point_unique(self):
+        """Whether the network has one fixed point per input (then any point found is Euler's)."""
+        return False
+
     def euler_map_stable(self, states, drives, dt, pool=None):
         """Whether each state is a stable fixed point of the Euler map with step ``dt``.
 

@@ -41,19 +41,26 @@ class RateFamily(Family):
     def kernel_model(self, dt, dtype=np.float64):
         return rate_model(self.weights, dt / self.tau, self._activation.code, dtype)
 
+    def fixed_point_unique(self):
+        """True when ``||W||_2 < 1``: ``x -> W f(x) + d`` is then a contraction.
+
+        Every activation here is 1-Lipschitz; ``sqrt(||W||_1 ||W||_inf)``
+        bounds ``||W||_2`` without a singular value decomposition.
+        """
+        weights = self.weights
+        return bool(np.sqrt(np.abs(weights).sum(axis=0).max() * np.abs(weights).sum(axis=1).max()) < 1.0)
+
     def euler_map_stable(self, states, drives, dt, pool=None):
         """Stability of each state for the Euler map, cheaply where the structure allows.
 
-        True for every row when ``||W||_2 < 1``: ``x -> W f(x) + d`` is then a
-        contraction (every activation here is 1-Lipschitz), so the fixed point
-        is unique. For relu the Euler map's Jacobian ``I + diag(dt / tau) (-I
+        True for every row when the fixed point is unique
+        (:meth:`fixed_point_unique`). For relu the Euler map's Jacobian ``I + diag(dt / tau) (-I
         + W D_A)`` depends only on the active set ``A``: one eigenvalue problem
         of the active block per distinct set (inactive units contribute ``1 -
         dt / tau``). Otherwise one dense problem per state.
         """
         weights = self.weights
-        # sqrt(||W||_1 ||W||_inf) bounds ||W||_2 without a singular value decomposition.
-        if np.sqrt(np.abs(weights).sum(axis=0).max() * np.abs(weights).sum(axis=1).max()) < 1.0:
+        if self.fixed_point_unique():
             return np.ones(len(states), dtype=bool)
         if not self.piecewise_linear:
             return super().euler_map_stable(states, drives, dt, pool)

@@ -6,14 +6,22 @@ import warnings
 import numba
 import numpy as np
 
-_CACHE = os.environ.get("RNNAPPROX_NUMBA_CACHE", "0") not in ("", "0", "false", "False")
+_SETTING = os.environ.get("RNNAPPROX_NUMBA_CACHE", "").strip().lower()
+#: Compiled kernels are cached on disk unless RNNAPPROX_NUMBA_CACHE is 0/false/no/off ...
+_CACHE = _SETTING not in ("0", "false", "no", "off")
+#: ... and a failure to cache is reported only when caching was asked for explicitly.
+_ASKED = _SETTING in ("1", "true", "yes", "on")
 
 
 def jit(**options):
-    """``numba.njit`` with the opt-in disk cache; compile in memory where it cannot cache.
+    """``numba.njit`` with the on-disk cache where it can be written, in memory otherwise.
 
-    numba raises ``RuntimeError`` at decoration time when ``cache=True`` finds no
-    writable cache location (a read-only install): caching is never required.
+    numba caches next to the package (``__pycache__``) or in the user's cache
+    directory (``NUMBA_CACHE_DIR``, else the platform's), whichever is
+    writable, and raises ``RuntimeError`` at decoration time when neither is
+    (a read-only install without a cache directory): then the kernels are
+    compiled in memory, silently unless ``RNNAPPROX_NUMBA_CACHE=1`` asked for
+    the cache.
     """
 
     def decorate(function):
@@ -23,10 +31,11 @@ def jit(**options):
                 return numba.njit(cache=True, **options)(function)
             except RuntimeError as exc:
                 _CACHE = False
-                warnings.warn(
-                    f"RNNAPPROX_NUMBA_CACHE is set but numba cannot cache here ({exc}); "
-                    "the kernels are compiled in memory.", RuntimeWarning, stacklevel=3,
-                )
+                if _ASKED:
+                    warnings.warn(
+                        f"RNNAPPROX_NUMBA_CACHE is set but numba cannot cache here ({exc}); "
+                        "the kernels are compiled in memory.", RuntimeWarning, stacklevel=3,
+                    )
         return numba.njit(**options)(function)
 
     return decorate

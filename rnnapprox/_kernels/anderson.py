@@ -20,9 +20,10 @@ from ._linalg import solve_in_place
 
 #: Tuning, packed in one float array (one specialisation): memory m, damping beta,
 #: gate length, Anderson iterations per attempt, attempts per row, residual growth
-#: (over the attempt's best) that aborts an attempt.
-MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH = 0, 1, 2, 3, 4, 5
-DEFAULTS = np.array([5.0, 1.0, 10.0, 60.0, 3.0, 10.0])
+#: (over the attempt's best) that aborts an attempt, and the cost of verifying a
+#: found point in flops per cubed region size (0: nothing to verify).
+MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH, VERIFY_FLOPS = 0, 1, 2, 3, 4, 5, 6
+DEFAULTS = np.array([5.0, 1.0, 10.0, 60.0, 3.0, 10.0, 100.0])
 MAX_MEMORY = 8
 
 # Per-slot integers, after the row loop's own.
@@ -61,6 +62,31 @@ def load(slot_f, slot_i, i, fb, ib, n):
 
 
 @numba.njit(inline="always")
+def _pays(options, slot_f, i, n, residual, previous, tol, track_regions):
+    """Whether accelerating this row can save more than verifying its end point costs.
+
+    The Euler steps still needed are estimated from the residual's last
+    contraction ``residual / previous``; each costs ``2 n^2`` flops. Verifying
+    the point Anderson finds costs ``VERIFY_FLOPS |A|^3`` (an eigenvalue problem
+    of the region ``A`` for piecewise-linear activations, of the whole state
+    otherwise). A row whose saving is smaller goes on by Euler: it is then
+    integrated exactly as by ``method="euler"``.
+    """
+    if options[VERIFY_FLOPS] == 0.0:
+        return True
+    if not (residual < previous and tol > 0.0):
+        return False
+    remaining = np.log(residual / tol) / -np.log(residual / previous)
+    size = n
+    if track_regions:
+        size = 0
+        for j in range(n):
+            if slot_f[i, j] > 0.0:
+                size += 1
+    return remaining * 2.0 * n * n > options[VERIFY_FLOPS] * size * size * size
+
+
+@numba.njit(inline="always")
 def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, residual, largest,
            tol, max_steps, track_regions):
     """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move)."""
@@ -80,7 +106,9 @@ def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, 
         else:
             slot_i[i, ib + _SETTLED] = 0
         if not (slot_i[i, ib + _SETTLED] >= options[GATE]
-                and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS]):
+                and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS]
+                and _pays(options, slot_f, i, n, residual, slot_f[i, tail + _PREVIOUS], tol,
+                          track_regions)):
             slot_f[i, tail + _PREVIOUS] = residual
             return ADVANCE
         # Open the gate: Anderson from this Euler state.

@@ -15,6 +15,9 @@ arguments) the compiled loop can be cached on disk. A new family or method is it
 own kernel module plus its branches here.
 """
 
+import hashlib
+import pathlib
+
 import numba
 import numpy as np
 
@@ -76,6 +79,21 @@ def _compact(slot_f, slot_i, n_active):
         slot_i[high, ROW] = -1
 
 
+def _kernel_sources_digest():
+    """A number that changes with the source of every module the row loop inlines.
+
+    numba's disk cache checks only the timestamp of the file that defines a
+    function; the loop inlines the family and method modules too, so their
+    digest is part of the loop's closure, which is part of numba's cache key.
+    """
+    here = pathlib.Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in [*sorted(here.glob("*.py")), here.parent / "_activations.py"]:
+        digest.update(path.read_bytes())
+    return int(digest.hexdigest()[:15], 16)
+
+
+_KERNEL_SOURCES = _kernel_sources_digest()
 _LOOPS = {}
 
 
@@ -89,6 +107,7 @@ def row_loop(family, method):
 
 def _row_loop_source(family, method):
     """The one row loop, a closure over the integer codes ``family`` and ``method``."""
+    kernel_sources = _KERNEL_SOURCES
 
     def integrate_rows(model, options, row_data, drive, initial, start_steps, windows, tol,
                        max_steps,
@@ -131,6 +150,7 @@ def _row_loop_source(family, method):
             the residual's trend (largest over the last quarter of the steps
             divided by the smallest over the second; NaN elsewhere).
         """
+        kernel_sources  # noqa: B018 -- in the closure, hence in numba's cache key
         n_rows, n_state = initial.shape
         states = np.empty((n_rows, n_state))
         residuals = np.empty(n_rows)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._kernels import ANDERSON, CONVERGED, KernelResult, integrate
-from .._kernels.anderson import DEFAULTS
+from .._kernels.anderson import DEFAULTS, VERIFY_FLOPS
 from ._base import SolverMethod, resume_arrays
 from .euler import Euler
 
@@ -14,7 +14,9 @@ class Anderson(SolverMethod):
     A row that reached ``tol`` on an Anderson iterate is accepted only if the
     point is a stable fixed point of the Euler map
     (``Family.euler_map_stable``); the others are integrated again from their
-    start by plain Euler. The user guide explains what this guarantees.
+    start by plain Euler. A row is accelerated only where the Euler steps it
+    would save outweigh that check's cost (``_kernels.anderson._pays``);
+    others go on by Euler. The user guide explains what this guarantees.
     """
 
     name = "anderson"
@@ -26,7 +28,10 @@ class Anderson(SolverMethod):
 
     def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         model = family.kernel_model(settings.dt, dtype)
-        options = (DEFAULTS.copy(), bool(family.piecewise_linear))
+        tuning = DEFAULTS.copy()
+        if family.fixed_point_unique():
+            tuning[VERIFY_FLOPS] = 0.0  # nothing to verify: any fixed point found is the one
+        options = (tuning, bool(family.piecewise_linear))
         steps, windows = resume_arrays(start, len(drive))
         first_windows = windows.copy()
 
