@@ -62,11 +62,12 @@ def load(slot_f, slot_i, i, fb, ib, n):
 
 
 @numba.njit(inline="always")
-def _pays(options, slot_f, i, n, residual, previous, tol, track_regions):
+def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regions):
     """Whether accelerating this row can save more than verifying its end point costs.
 
     The Euler steps still needed are estimated from the residual's last
-    contraction ``residual / previous``; each costs ``2 n^2`` flops. Verifying
+    contraction ``residual / previous`` (at most the ``steps_left``); each
+    costs ``2 n^2`` flops. Verifying
     the point Anderson finds costs ``VERIFY_FLOPS |A|^3`` (an eigenvalue problem
     of the region ``A`` for piecewise-linear activations, of the whole state
     otherwise). A row whose saving is smaller goes on by Euler: it is then
@@ -76,7 +77,7 @@ def _pays(options, slot_f, i, n, residual, previous, tol, track_regions):
         return True
     if not (residual < previous and tol > 0.0):
         return False
-    remaining = np.log(residual / tol) / -np.log(residual / previous)
+    remaining = min(np.log(residual / tol) / -np.log(residual / previous), steps_left)
     size = n
     if track_regions:
         size = 0
@@ -108,7 +109,7 @@ def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, 
         if not (slot_i[i, ib + _SETTLED] >= options[GATE]
                 and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS]
                 and _pays(options, slot_f, i, n, residual, slot_f[i, tail + _PREVIOUS], tol,
-                          track_regions)):
+                          max_steps - slot_i[i, STEPS], track_regions)):
             slot_f[i, tail + _PREVIOUS] = residual
             return ADVANCE
         # Open the gate: Anderson from this Euler state.
