@@ -6,7 +6,13 @@ import pytest
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox._kernels.active_set import power_row_bounds, region_fixed_points
 from rnnapprox._methods.active_set import POWER_DECAY, ActiveSetCertifier
-from rnnapprox.networks import RateNetwork, random_ei_network, random_gated_network, soft_wta
+from rnnapprox.networks import (
+    RateNetwork,
+    random_ei_network,
+    random_gated_network,
+    soft_wta,
+    winning_partition,
+)
 
 TOL = 1e-6
 
@@ -55,7 +61,9 @@ def test_wta_near_tied_inputs_keep_euler_winner():
     X = rng.uniform(0.5, 1.0, size=(200, 1)) + rng.uniform(-1e-3, 1e-3, size=(200, 3))
     euler, jumped = _pair(network, X, max_steps=20_000)
     _assert_same(euler, jumped)
-    winners = lambda r: r.outputs[:, :24].reshape(-1, 3, 8).mean(axis=2).argmax(axis=1)  # noqa: E731
+    def winners(result):
+        return winning_partition(result.outputs, n_partitions=3, units_per_partition=8)
+
     np.testing.assert_array_equal(winners(jumped), winners(euler))
 
 

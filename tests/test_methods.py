@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from rnnapprox import RecurrentFixedPointTransformer
-from rnnapprox.networks import RateNetwork, random_gated_network, random_tanh_network, soft_wta
+from rnnapprox.networks import (
+    RateNetwork,
+    random_gated_network,
+    random_tanh_network,
+    soft_wta,
+    winning_partition,
+)
 
 TOL = 1e-6
 
@@ -44,7 +50,9 @@ def test_wta_near_tied_inputs_keep_euler_winner():
     X = base + rng.uniform(-1e-3, 1e-3, size=(200, 3))
     euler, anderson = _pair(network, X, max_steps=20_000)
     _assert_same(euler, anderson)
-    winners = lambda r: r.outputs[:, :24].reshape(-1, 3, 8).mean(axis=2).argmax(axis=1)  # noqa: E731
+    def winners(result):
+        return winning_partition(result.outputs, n_partitions=3, units_per_partition=8)
+
     np.testing.assert_array_equal(winners(anderson), winners(euler))
 
 
@@ -105,8 +113,6 @@ def test_anderson_declines_where_verifying_costs_more_than_it_saves():
     whole state, worth more than the at most 2,000 Euler steps a row may take, so no row is
     accelerated and Anderson's answer is Euler's, up to the rounding of block products (which
     rows share a block can differ)."""
-    from rnnapprox.networks import random_tanh_network
-
     network = random_tanh_network(60, gain=0.9, n_inputs=4, random_state=0)
     assert np.linalg.norm(network.weights, 2) >= 1.0
     X = np.random.default_rng(0).normal(size=(40, 4))
