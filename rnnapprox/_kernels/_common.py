@@ -50,8 +50,9 @@ STATUS_NAMES = np.array(["converged", "diverged", "max_steps"])
 ADVANCE, HANDLED = -1, -2
 
 #: Per-slot layout. Floats: the state (``n_state``), the drive (``n_drive``), then
-#: the divergence bound and the two residual windows, then the method's floats.
-#: Integers: the row index and the Euler step count, then the method's integers.
+#: the divergence bound and the two residual windows (the method's floats are a
+#: row of their own). Integers: the row index and the Euler step count, then the
+#: method's integers.
 BOUND, WINDOW_MID, WINDOW_LATE, SLOT_FLOATS = 0, 1, 2, 3
 ROW, STEPS, SLOT_INTS = 0, 1, 2
 

@@ -32,20 +32,20 @@ def n_floats(n):
 
 
 @numba.njit(inline="always")
-def load(slot_f, slot_i, i, r, base, fb, ib, n, row_data):
+def load(slot_m, slot_i, i, r, ib, n, row_data):
     modes, candidates, bounds, infos = row_data
     slot_i[i, ib + _MODE] = modes[r]
     slot_i[i, ib + _UNCHANGED] = 0
     if modes[r] == CANDIDATE:
         for j in range(n):
-            slot_f[i, fb + j] = candidates[r, j]
-            slot_f[i, fb + n + j] = bounds[r, j]
+            slot_m[i, j] = candidates[r, j]
+            slot_m[i, n + j] = bounds[r, j]
         for j in range(3):
-            slot_f[i, fb + 2 * n + j] = infos[r, j]
+            slot_m[i, 2 * n + j] = infos[r, j]
 
 
 @numba.njit(inline="always")
-def certificate_holds(slot_f, i, base, fb, n, step, max_steps, tol):
+def certificate_holds(slot_f, slot_m, i, base, n, step, max_steps, tol):
     """Whether Euler from slot ``i``'s state provably converges to its candidate in time.
 
     With the region's row bounds ``c_i`` and period ``J``: the iterates keep
@@ -54,14 +54,14 @@ def certificate_holds(slot_f, i, base, fb, n, step, max_steps, tol):
     bound``, and reach ``tol`` within ``J (1 + ceil(log2(||R|| max(c) ||x -
     x*|| / tol)))`` steps.
     """
-    candidate, bound, info = fb, fb + n, fb + 2 * n
+    candidate, bound, info = 0, n, 2 * n
     distance = 0.0
     for j in range(n):
-        distance = max(distance, abs(slot_f[i, j] - slot_f[i, candidate + j]))
+        distance = max(distance, abs(slot_f[i, j] - slot_m[i, candidate + j]))
     largest_state = slot_f[i, base]
     for j in range(n):
-        reach = slot_f[i, bound + j] * distance
-        target = abs(slot_f[i, candidate + j])
+        reach = slot_m[i, bound + j] * distance
+        target = abs(slot_m[i, candidate + j])
         if not reach < target:
             return False
         if not target + reach <= largest_state:
@@ -69,20 +69,20 @@ def certificate_holds(slot_f, i, base, fb, n, step, max_steps, tol):
     if not tol > 0.0:
         return False  # Euler needs an exactly zero residual: nothing bounds its steps.
     # log2(0) = -inf (numba raises no floating-point warnings): then J steps are needed.
-    halvings = np.log2(slot_f[i, info + _RESIDUAL_NORM] * slot_f[i, info + _MAX_BOUND] * distance / tol)
-    needed = slot_f[i, info + _PERIOD] * (1.0 + np.ceil(max(halvings, 0.0)))
+    halvings = np.log2(slot_m[i, info + _RESIDUAL_NORM] * slot_m[i, info + _MAX_BOUND] * distance / tol)
+    needed = slot_m[i, info + _PERIOD] * (1.0 + np.ceil(max(halvings, 0.0)))
     return step + needed <= max_steps
 
 
 @numba.njit(inline="always")
-def decide(options, slot_f, slot_i, i, base, fb, ib, n, residual, largest, tol, max_steps):
+def decide(options, slot_f, slot_m, slot_i, i, base, ib, n, residual, largest, tol, max_steps):
     """Exit code of slot ``i`` (with ``CERTIFIED`` and ``SETTLED``) or ``ADVANCE``."""
     settle_steps, max_active = options
     code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
     if code != ADVANCE:
         return code
     mode = slot_i[i, ib + _MODE]
-    if mode == CANDIDATE and certificate_holds(slot_f, i, base, fb, n, slot_i[i, STEPS], max_steps,
+    if mode == CANDIDATE and certificate_holds(slot_f, slot_m, i, base, n, slot_i[i, STEPS], max_steps,
                                                tol):
         return CERTIFIED
     if mode == FRESH and slot_i[i, ib + _UNCHANGED] >= settle_steps:

@@ -52,13 +52,13 @@ def scratch(options):
 
 
 @numba.njit(inline="always")
-def load(slot_f, slot_i, i, fb, ib, n):
-    m_end = slot_f.shape[1]
+def load(slot_m, slot_i, i, ib):
+    m_end = slot_m.shape[1]
     slot_i[i, ib + _MODE] = 0
     slot_i[i, ib + _SETTLED] = 0
     slot_i[i, ib + _EXTRA] = 0
     slot_i[i, ib + _ATTEMPTS] = 0
-    slot_f[i, m_end - 3 + _PREVIOUS] = np.inf
+    slot_m[i, m_end - 3 + _PREVIOUS] = np.inf
 
 
 @numba.njit(inline="always")
@@ -88,84 +88,87 @@ def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regi
 
 
 @numba.njit(inline="always")
-def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, residual, largest,
+def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib, n, residual, largest,
            tol, max_steps, track_regions):
     """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move)."""
     rate_scale = model[1]
     gram, rhs = work_scratch
     m = memory_of(options)
-    tail = slot_f.shape[1] - 3
-    saved, last_x, last_f = fb, fb + n, fb + 2 * n
-    delta_x, delta_f = fb + 3 * n, fb + (3 + m) * n
+    tail = slot_m.shape[1] - 3
+    saved, last_x, last_f = 0, n, 2 * n
+    delta_x, delta_f = 3 * n, (3 + m) * n
     finite = np.isfinite(residual) and np.isfinite(largest)
     if slot_i[i, ib + _MODE] == 0:
         code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
         if code != ADVANCE:
             return code
-        if residual < slot_f[i, tail + _PREVIOUS]:
+        if residual < slot_m[i, tail + _PREVIOUS]:
             slot_i[i, ib + _SETTLED] += 1
         else:
             slot_i[i, ib + _SETTLED] = 0
-        if not (slot_i[i, ib + _SETTLED] >= options[GATE]
-                and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS]
-                and _pays(options, slot_f, i, n, residual, slot_f[i, tail + _PREVIOUS], tol,
-                          max_steps - slot_i[i, STEPS], track_regions)):
-            slot_f[i, tail + _PREVIOUS] = residual
+        gate_open = (slot_i[i, ib + _SETTLED] >= options[GATE]
+                     and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS])
+        if gate_open and not _pays(options, slot_f, i, n, residual, slot_m[i, tail + _PREVIOUS], tol,
+                                   max_steps - slot_i[i, STEPS], track_regions):
+            gate_open = False
+            slot_i[i, ib + _ATTEMPTS] = int(options[ATTEMPTS])  # asked once: Euler from here on
+        if not gate_open:
+            slot_m[i, tail + _PREVIOUS] = residual
             return ADVANCE
         # Open the gate: Anderson from this Euler state.
         for j in range(n):
-            slot_f[i, saved + j] = slot_f[i, j]
+            slot_m[i, saved + j] = slot_f[i, j]
         slot_i[i, ib + _SAVED_STEPS] = slot_i[i, STEPS]
-        slot_f[i, tail + _SAVED_PREVIOUS] = slot_f[i, tail + _PREVIOUS]
+        slot_m[i, tail + _SAVED_PREVIOUS] = slot_m[i, tail + _PREVIOUS]
         slot_i[i, ib + _MODE] = 1
         slot_i[i, ib + _ATTEMPTS] += 1
         slot_i[i, ib + _ITERATIONS] = 0
         slot_i[i, ib + _HISTORY] = 0
         slot_i[i, ib + _POSITION] = 0
-        slot_f[i, tail + _BEST] = residual
+        slot_m[i, tail + _BEST] = residual
     elif finite and residual <= tol:
         return CONVERGED
     abandon = not finite or slot_i[i, ib + _ITERATIONS] >= options[ITERATIONS]
-    abandon = abandon or residual > options[GROWTH] * slot_f[i, tail + _BEST]
+    abandon = abandon or residual > options[GROWTH] * slot_m[i, tail + _BEST]
     if not abandon and track_regions:
         for j in range(n):
-            if (slot_f[i, j] > 0.0) != (slot_f[i, saved + j] > 0.0):
+            if (slot_f[i, j] > 0.0) != (slot_m[i, saved + j] > 0.0):
                 abandon = True
                 break
     if abandon:
         # Back to the saved Euler state; evaluate it next step.
         for j in range(n):
-            slot_f[i, j] = slot_f[i, saved + j]
+            slot_f[i, j] = slot_m[i, saved + j]
         slot_i[i, STEPS] = slot_i[i, ib + _SAVED_STEPS]
-        slot_f[i, tail + _PREVIOUS] = slot_f[i, tail + _SAVED_PREVIOUS]
+        slot_m[i, tail + _PREVIOUS] = slot_m[i, tail + _SAVED_PREVIOUS]
         slot_i[i, ib + _MODE] = 0
         slot_i[i, ib + _SETTLED] = 0
         return HANDLED
-    slot_f[i, tail + _BEST] = min(slot_f[i, tail + _BEST], residual)
+    slot_m[i, tail + _BEST] = min(slot_m[i, tail + _BEST], residual)
     n_hist = slot_i[i, ib + _HISTORY]
     if slot_i[i, ib + _ITERATIONS] > 0:
         p = slot_i[i, ib + _POSITION]
         for j in range(n):
-            slot_f[i, delta_x + p * n + j] = slot_f[i, j] - slot_f[i, last_x + j]
-            slot_f[i, delta_f + p * n + j] = rate_scale[j] * g[i, j] - slot_f[i, last_f + j]
+            slot_m[i, delta_x + p * n + j] = slot_f[i, j] - slot_m[i, last_x + j]
+            slot_m[i, delta_f + p * n + j] = rate_scale[j] * g[i, j] - slot_m[i, last_f + j]
         slot_i[i, ib + _POSITION] = (p + 1) % m
         if n_hist < m:
             n_hist += 1
             slot_i[i, ib + _HISTORY] = n_hist
     for j in range(n):
-        slot_f[i, last_x + j] = slot_f[i, j]
-        slot_f[i, last_f + j] = rate_scale[j] * g[i, j]
+        slot_m[i, last_x + j] = slot_f[i, j]
+        slot_m[i, last_f + j] = rate_scale[j] * g[i, j]
     solved = False
     if n_hist > 0:
         for a in range(n_hist):
             v = 0.0
             for j in range(n):
-                v += slot_f[i, delta_f + a * n + j] * slot_f[i, last_f + j]
+                v += slot_m[i, delta_f + a * n + j] * slot_m[i, last_f + j]
             rhs[a] = v
             for b in range(a, n_hist):
                 v = 0.0
                 for j in range(n):
-                    v += slot_f[i, delta_f + a * n + j] * slot_f[i, delta_f + b * n + j]
+                    v += slot_m[i, delta_f + a * n + j] * slot_m[i, delta_f + b * n + j]
                 gram[a, b] = v
                 gram[b, a] = v
         trace = 0.0
@@ -179,10 +182,10 @@ def decide(model, options, work_scratch, slot_f, slot_i, g, i, base, fb, ib, n, 
             slot_i[i, ib + _POSITION] = 0
     beta = options[BETA]
     for j in range(n):
-        v = slot_f[i, j] + beta * slot_f[i, last_f + j]
+        v = slot_f[i, j] + beta * slot_m[i, last_f + j]
         if solved:
             for a in range(n_hist):
-                v -= rhs[a] * (slot_f[i, delta_x + a * n + j] + beta * slot_f[i, delta_f + a * n + j])
+                v -= rhs[a] * (slot_m[i, delta_x + a * n + j] + beta * slot_m[i, delta_f + a * n + j])
         slot_f[i, j] = v
     slot_i[i, ib + _ITERATIONS] += 1
     slot_i[i, ib + _EXTRA] += 1
@@ -196,7 +199,19 @@ def after_advance(slot_i, i, ib, changed, track_regions):
 
 
 @numba.njit(inline="always")
-def retire(slot_i, i, ib, r, accelerated):
-    """Record whether row ``r`` converged on an Anderson iterate; its extra steps."""
+def retire(slot_m, slot_i, i, ib, n, r, row_data):
+    """Record whether row ``r`` converged on an Anderson iterate; its extra steps.
+
+    An accelerated row also leaves the Euler state its last attempt started
+    from, and that state's step count, in ``row_data``: a row whose end point
+    fails verification resumes Euler there, as ``method="euler"`` would have
+    gone on (its residual windows are those of that state: Anderson's
+    iterations do not update them).
+    """
+    accelerated, saved_states, saved_steps = row_data
     accelerated[r] = slot_i[i, ib + _MODE] == 1
+    if accelerated[r]:
+        for j in range(n):
+            saved_states[r, j] = slot_m[i, j]
+        saved_steps[r] = slot_i[i, ib + _SAVED_STEPS]
     return slot_i[i, ib + _EXTRA]

@@ -2,8 +2,10 @@
 
 Rows are integrated in a block of ``block_size`` slots, one matrix product (or
 the family's few) per step for the whole block. Each slot's state is packed in
-one float row and one integer row (see ``_common``), so retiring a row and
-moving another into its place moves just those two. A finished row leaves its
+one float row (state, drive, bookkeeping; see ``_common``), one row of the
+method's floats (Anderson's history, a candidate and its bounds) and one integer
+row, so moving a row into another slot moves just those three; the method's
+floats live apart so that the state rows stay dense in cache. A finished row leaves its
 slot to the next pending row at once; when none is left, the block is compacted
 after the pass.
 
@@ -63,7 +65,7 @@ def _load_row(slot_f, slot_i, i, r, initial, drive, start_steps, windows, diverg
 
 
 @numba.njit(inline="always")
-def _compact(slot_f, slot_i, n_active):
+def _compact(slot_f, slot_m, slot_i, n_active):
     """Move live slots from the end into the retired ones; the new number of live slots."""
     low = 0
     high = n_active - 1
@@ -75,6 +77,7 @@ def _compact(slot_f, slot_i, n_active):
         if low >= high:
             return low
         slot_f[low, :] = slot_f[high, :]
+        slot_m[low, :] = slot_m[high, :]
         slot_i[low, :] = slot_i[high, :]
         slot_i[high, ROW] = -1
 
@@ -122,8 +125,8 @@ def _row_loop_source(family, method):
             The method's settings: ``()`` for Euler, ``(tuning, track_regions)``
             for Anderson, ``(settle_steps, max_active)`` for the active set.
         row_data : tuple
-            The method's per-row arrays: ``()`` for Euler, ``(accelerated,)`` for
-            Anderson (written), ``(modes, candidates, bounds, infos)`` for the
+            The method's per-row arrays: ``()`` for Euler, ``(accelerated,
+            saved_states, saved_steps)`` for Anderson (written), ``(modes, candidates, bounds, infos)`` for the
             active set.
         drive : ndarray of shape (n_rows, n_drive)
             Constant drive ``W_in u + b`` of each row.
@@ -161,18 +164,18 @@ def _row_loop_source(family, method):
             return states, residuals, n_steps, status, contraction
         size = min(block_size, n_rows)
         base = n_state + drive.shape[1]
-        fb = base + SLOT_FLOATS
         ib = SLOT_INTS
         if method == ANDERSON:
             scratch = anderson.scratch(options[0])
-            slot_f = np.empty((size, fb + anderson.n_floats(options[0], n_state)), dtype=initial.dtype)
+            slot_m = np.empty((size, anderson.n_floats(options[0], n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + anderson.N_INTS), dtype=np.int64)
         elif method == ACTIVE_SET:
-            slot_f = np.empty((size, fb + active_set.n_floats(n_state)), dtype=initial.dtype)
+            slot_m = np.empty((size, active_set.n_floats(n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + active_set.N_INTS), dtype=np.int64)
         else:
-            slot_f = np.empty((size, fb), dtype=initial.dtype)
+            slot_m = np.empty((size, 0), dtype=initial.dtype)
             slot_i = np.zeros((size, ib), dtype=np.int64)
+        slot_f = np.empty((size, base + SLOT_FLOATS), dtype=initial.dtype)
         if family == RATE:
             work = rate_work(model, size, n_state)
         elif family == GATED:
@@ -187,9 +190,9 @@ def _row_loop_source(family, method):
             _load_row(slot_f, slot_i, n_active, next_row, initial, drive, start_steps, windows,
                       divergence_threshold, base)
             if method == ANDERSON:
-                anderson.load(slot_f, slot_i, n_active, fb, ib, n_state)
+                anderson.load(slot_m, slot_i, n_active, ib)
             elif method == ACTIVE_SET:
-                active_set.load(slot_f, slot_i, n_active, next_row, base, fb, ib, n_state, row_data)
+                active_set.load(slot_m, slot_i, n_active, next_row, ib, n_state, row_data)
             n_active += 1
             next_row += 1
 
@@ -209,10 +212,10 @@ def _row_loop_source(family, method):
                 else:
                     residual, largest = gru_field(model, slot_f, work, i)
                 if method == ANDERSON:
-                    code = anderson.decide(model, options[0], scratch, slot_f, slot_i, g, i, base, fb, ib,
+                    code = anderson.decide(model, options[0], scratch, slot_f, slot_m, slot_i, g, i, base, ib,
                                            n_state, residual, largest, tol, max_steps, options[1])
                 elif method == ACTIVE_SET:
-                    code = active_set.decide(options, slot_f, slot_i, i, base, fb, ib, n_state, residual,
+                    code = active_set.decide(options, slot_f, slot_m, slot_i, i, base, ib, n_state, residual,
                                              largest, tol, max_steps)
                 else:
                     code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
@@ -237,7 +240,7 @@ def _row_loop_source(family, method):
                 residuals[r] = residual
                 steps = slot_i[i, STEPS]
                 if method == ANDERSON:
-                    steps += anderson.retire(slot_i, i, ib, r, row_data[0])
+                    steps += anderson.retire(slot_m, slot_i, i, ib, n_state, r, row_data)
                 n_steps[r] = steps
                 status[r] = code
                 windows[r, 0] = slot_f[i, base + WINDOW_MID]
@@ -248,15 +251,15 @@ def _row_loop_source(family, method):
                     _load_row(slot_f, slot_i, i, next_row, initial, drive, start_steps, windows,
                               divergence_threshold, base)
                     if method == ANDERSON:
-                        anderson.load(slot_f, slot_i, i, fb, ib, n_state)
+                        anderson.load(slot_m, slot_i, i, ib)
                     elif method == ACTIVE_SET:
-                        active_set.load(slot_f, slot_i, i, next_row, base, fb, ib, n_state, row_data)
+                        active_set.load(slot_m, slot_i, i, next_row, ib, n_state, row_data)
                     next_row += 1
                 else:
                     slot_i[i, ROW] = -1
                     retired = True
             if retired:
-                n_active = _compact(slot_f, slot_i, n_active)
+                n_active = _compact(slot_f, slot_m, slot_i, n_active)
         return states, residuals, n_steps, status, contraction
 
     integrate_rows.__qualname__ = f"integrate_rows_{family}_{method}"

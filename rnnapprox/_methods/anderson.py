@@ -13,8 +13,8 @@ class Anderson(SolverMethod):
 
     A row that reached ``tol`` on an Anderson iterate is accepted only if the
     point is a stable fixed point of the Euler map
-    (``Family.euler_map_stable``); the others are integrated again from their
-    start by plain Euler. A row is accelerated only where the Euler steps it
+    (``Family.euler_map_stable``); the others go on by plain Euler from the
+    Euler state their attempt started from. A row is accelerated only where the Euler steps it
     would save outweigh that check's cost (``_kernels.anderson._pays``);
     others go on by Euler. The user guide explains what this guarantees.
     """
@@ -33,28 +33,27 @@ class Anderson(SolverMethod):
             tuning[VERIFY_FLOPS] = 0.0  # nothing to verify: any fixed point found is the one
         options = (tuning, bool(family.piecewise_linear))
         steps, windows = resume_arrays(start, len(drive))
-        first_windows = windows.copy()
 
         def run(rows):
-            accelerated = np.zeros(len(rows), dtype=np.bool_)
+            row_data = (np.zeros(len(rows), dtype=np.bool_), np.empty((len(rows), family.n_state)),
+                        np.zeros(len(rows), dtype=np.int64))
             row_windows = windows[rows]
-            result = integrate(family.kernel_code, ANDERSON, model, options, (accelerated,),
+            result = integrate(family.kernel_code, ANDERSON, model, options, row_data,
                                drive[rows], initial[rows], settings.tol, settings.max_steps,
                                settings.divergence_threshold, settings.block_size, steps[rows],
                                row_windows)
-            return (*result, row_windows, accelerated)
+            return (*result, row_windows, *row_data)
 
-        *arrays, windows[:], accelerated = workers.map_rows(run, len(drive))
+        *arrays, windows[:], accelerated, saved_states, saved_steps = workers.map_rows(run, len(drive))
         result = KernelResult(*arrays)
         check = np.flatnonzero(accelerated & (result.status == CONVERGED))
         if check.size:
             stable = family.euler_map_stable(result.states[check], drive[check], settings.dt, workers)
             failed = check[~stable]
             if failed.size:
-                failed_windows = first_windows[failed]
-                redo = Euler().solve(family, drive[failed], initial[failed], settings, workers,
-                                     (steps[failed], failed_windows), dtype)
+                # Euler goes on from the state the attempt started from, as it would have.
+                redo = Euler().solve(family, drive[failed], saved_states[failed], settings, workers,
+                                     (saved_steps[failed], windows[failed]), dtype)
                 for whole, part in zip(result, redo, strict=True):
                     whole[failed] = part
-                windows[failed] = failed_windows
         return result
