@@ -99,7 +99,8 @@ class ActiveSetCertifier:
         active set for the cost model, an inactive unit
         with ``|1 - dt / tau| >= 1``, an eigenvalue of ``M_AA`` of modulus
         at least 1, or powers that do not fall to ``POWER_DECAY`` within
-        ``POWER_LIMIT`` or first exceed ``ROW_BOUND_LIMIT``. Cached per
+        ``POWER_LIMIT`` (fewer for large regions: no more powers than the
+        ``STEPS_SAVED`` Euler steps cost) or first exceed ``ROW_BOUND_LIMIT``. Cached per
         active set.
         """
         key = np.packbits(active).tobytes()
@@ -121,7 +122,10 @@ class ActiveSetCertifier:
             if np.abs(np.linalg.eigvals(euler_active)).max() >= 1.0:
                 return None
         row_bound = np.empty(weights.shape[0])
-        period = power_row_bounds(weights, scale, active, POWER_DECAY, POWER_LIMIT,
+        # Powers cost 2 |A|^3 flops each: stop where they would cost more than the steps saved.
+        size = max(int(active.sum()), 1)
+        limit = int(min(POWER_LIMIT, STEPS_SAVED * weights.shape[0] ** 2 / size**3))
+        period = power_row_bounds(weights, scale, active, POWER_DECAY, max(limit, 1),
                                   ROW_BOUND_LIMIT, row_bound)
         if period == 0:
             return None
