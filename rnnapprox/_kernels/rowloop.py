@@ -126,8 +126,8 @@ def _row_loop_source(family, method):
             for Anderson, ``(settle_steps, max_active)`` for the active set.
         row_data : tuple
             The method's per-row arrays: ``()`` for Euler, ``(accelerated,
-            saved_states, saved_steps)`` for Anderson (written), ``(modes, candidates, bounds, infos)`` for the
-            active set.
+            saved_states, saved_steps)`` for Anderson (written), ``(modes,
+            candidates, bounds, infos)`` for the active set.
         drive : ndarray of shape (n_rows, n_drive)
             Constant drive ``W_in u + b`` of each row.
         initial : ndarray of shape (n_rows, n_state)
