@@ -310,6 +310,36 @@ def _peer_table(label, params, n_rows, repeats, run_jax):
               f"{'' if same is None else str(same):>15}")
 
 
+def method_scan(repeats):
+    """Each method and precision over euler on soft WTA and random E/I networks, N = 50 ... 1000."""
+    from rnnapprox.networks import random_ei_network
+
+    cases = []
+    for partitions, rows in ((2, 3000), (6, 3000), (18, 1000), (37, 500), (61, 300)):
+        network = soft_wta(n_partitions=partitions, units_per_partition=16,
+                           n_inhibitory=max(2, partitions // 2), random_state=0)
+        cases.append((f"soft WTA N={network.n_units}", network, partitions, rows))
+    for n_exc, rows in ((40, 3000), (90, 3000), (250, 1000), (500, 500), (830, 300)):
+        network = random_ei_network(n_exc, 10, spectral_radius=1.1, random_state=0)
+        cases.append((f"random E/I N={network.n_units}", network, 10, rows))
+    print(f"\ntime over euler's (warm, best of {repeats}; < 1 is faster) and steps per row; "
+          f"BLAS: {blas_description()}")
+    names = [f"{m} {p}" for m, p in CONTENDERS[1:]]
+    print(f"{'network':<22} {'rows':>5} {'euler s':>8} " + " ".join(f"{n:>20}" for n in names))
+    for label, network, n_features, n_rows in cases:
+        U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, n_features))
+        times = {}
+        for method, precision in CONTENDERS:
+            rnn = RecurrentFixedPointTransformer(network=network, method=method, precision=precision,
+                                                 random_state=0).fit(U)
+            result = rnn.solve(U)
+            times[method, precision] = (best_time(lambda rnn=rnn, U=U: rnn.solve(U), repeats),
+                                        result.n_steps.mean())
+        euler = times["euler", "float64"][0]
+        cells = " ".join(f"{times[c][0] / euler:>9.2f} ({times[c][1]:>6.0f})" for c in CONTENDERS[1:])
+        print(f"{label:<22} {n_rows:>5} {euler:>8.3f} {cells}", flush=True)
+
+
 STARTUP_SCRIPT = """
 import time
 start = time.perf_counter()
@@ -357,13 +387,16 @@ def main():
     parser.add_argument("--peers", action="store_true",
                         help="every method and precision against JAX and numpy at N=110 and N=500")
     parser.add_argument("--peers-only", action="store_true", help="only the peers table")
+    parser.add_argument("--method-scan", action="store_true",
+                        help="each method over euler on soft WTA and E/I networks, N = 50 ... 1000")
     parser.add_argument("--startup", action="store_true",
                         help="a new process's first transform, cold and with a warm numba cache")
     parser.add_argument("--all", action="store_true",
                         help="everything in one run: --scaling --methods --peers --startup --approximator")
     args = parser.parse_args()
     if args.all:
-        args.scaling = args.methods = args.peers = args.startup = args.approximator = True
+        args.scaling = args.methods = args.peers = args.method_scan = args.startup = True
+        args.approximator = True
     n_rows = 1000 if args.quick else 5000
     repeats = 2 if args.quick else 5
     if args.methods_only:
@@ -371,6 +404,9 @@ def main():
         return
     if args.peers_only:
         peers_benchmark(repeats=3)
+        return
+    if args.method_scan and not (args.scaling or args.methods or args.peers or args.all):
+        method_scan(repeats=2)
         return
     main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
     if args.scaling:
@@ -380,6 +416,8 @@ def main():
         methods_benchmark(n_rows, repeats=3)
     if args.peers:
         peers_benchmark(repeats=3)
+    if args.method_scan:
+        method_scan(repeats=2)
     if args.startup:
         startup_benchmark()
     if args.approximator:

@@ -91,17 +91,12 @@ def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regi
 def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib, n, residual, largest,
            tol, max_steps, track_regions):
     """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move)."""
-    rate_scale = model[1]
-    gram, rhs = work_scratch
-    m = memory_of(options)
     tail = slot_m.shape[1] - 3
-    saved, last_x, last_f = 0, n, 2 * n
-    delta_x, delta_f = 3 * n, (3 + m) * n
     finite = np.isfinite(residual) and np.isfinite(largest)
     if slot_i[i, ib + _MODE] == 0:
         code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
-        if code != ADVANCE:
-            return code
+        if code != ADVANCE or slot_i[i, ib + _ATTEMPTS] >= options[ATTEMPTS]:
+            return code  # (a row out of attempts is plain Euler: no more bookkeeping)
         if residual < slot_m[i, tail + _PREVIOUS]:
             slot_i[i, ib + _SETTLED] += 1
         else:
@@ -117,7 +112,7 @@ def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib,
             return ADVANCE
         # Open the gate: Anderson from this Euler state.
         for j in range(n):
-            slot_m[i, saved + j] = slot_f[i, j]
+            slot_m[i, j] = slot_f[i, j]  # the saved Euler state
         slot_i[i, ib + _SAVED_STEPS] = slot_i[i, STEPS]
         slot_m[i, tail + _SAVED_PREVIOUS] = slot_m[i, tail + _PREVIOUS]
         slot_i[i, ib + _MODE] = 1
@@ -128,6 +123,24 @@ def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib,
         slot_m[i, tail + _BEST] = residual
     elif finite and residual <= tol:
         return CONVERGED
+    return _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, residual, finite,
+                 track_regions)
+
+
+@numba.njit
+def _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, residual, finite,
+          track_regions):
+    """One Anderson(m) move of slot ``i``, or the end of its attempt; ``HANDLED``.
+
+    Kept out of line (not inlined into the row loop) so the loop's Euler steps,
+    what most rows do most of the time, compile as tight as plain Euler's.
+    """
+    rate_scale = model[1]
+    gram, rhs = work_scratch
+    m = memory_of(options)
+    tail = slot_m.shape[1] - 3
+    saved, last_x, last_f = 0, n, 2 * n
+    delta_x, delta_f = 3 * n, (3 + m) * n
     abandon = not finite or slot_i[i, ib + _ITERATIONS] >= options[ITERATIONS]
     abandon = abandon or residual > options[GROWTH] * slot_m[i, tail + _BEST]
     if not abandon and track_regions:
