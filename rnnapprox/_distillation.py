@@ -21,7 +21,11 @@ _JITTER = 0.1
 _ERROR_SHARE = 0.5
 # With hidden_layer_size="auto", the width doubles when training rows are fitted
 # worse than the target, up to this multiple of the starting width.
-_MAX_WIDTH_FACTOR = 8
+_MAX_WIDTH_FACTOR = 4
+# Share of the teacher-labelled rows of X kept back to measure the score against
+# target_score (validation_fraction if larger): the target is judged on enough rows
+# that its estimate is not at the mercy of a few near ties.
+MIN_HELD_OUT_FRACTION = 0.25
 
 
 def teacher_targets(teacher, X):

@@ -21,7 +21,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._distillation import DistillationLoop, teacher_targets, variance_weighted_r2
+from ._distillation import (
+    MIN_HELD_OUT_FRACTION,
+    DistillationLoop,
+    teacher_targets,
+    variance_weighted_r2,
+)
 
 __all__ = ["FeedforwardApproximator"]
 
@@ -784,7 +789,11 @@ class FeedforwardApproximator(
                                              [X.shape[0]], None)
             return self
         X, X_val, Y, Y_val, sample_weight, weight_val = train_test_split(
-            X, Y, sample_weight, test_size=self.validation_fraction, random_state=self._rng
+            X,
+            Y,
+            sample_weight,
+            test_size=max(self.validation_fraction, MIN_HELD_OUT_FRACTION),
+            random_state=self._rng,
         )
         _check_validation_split(weight_val, sample_weight)
         _, _, self.distillation_ = loop.run(
