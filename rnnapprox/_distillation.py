@@ -158,7 +158,7 @@ class DistillationLoop:
 
     def record(self, scores, train_scores, widths, rows, reached):
         return Bunch(
-            n_rounds=len(scores),
+            n_rounds=len(train_scores),
             validation_scores=scores,
             training_scores=train_scores,
             hidden_layer_sizes=widths,

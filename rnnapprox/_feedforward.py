@@ -250,8 +250,12 @@ class FeedforwardApproximator(
 
     Parameters
     ----------
-    hidden_layer_size : int, default=100
-        Number of hidden units.
+    hidden_layer_size : int or "auto", default=100
+        Number of hidden units. ``"auto"`` starts with as many as there are
+        outputs (the recurrent network's units, the width Muir (2018)
+        compares with) and, in teacher mode with ``target_score``, doubles the
+        width (up to 4 times the start) while the training rows themselves are
+        fitted worse than the target, since more rows cannot help then.
 
     activation : {"relu", "tanh"}, default="tanh"
         Hidden-layer activation; ``"relu"`` gives linear-threshold units.
@@ -280,12 +284,12 @@ class FeedforwardApproximator(
     learning_rate_init : float, default=1e-3
         Step size of ``"adam"``. Ignored by ``"lbfgs"``.
 
-    max_iter : int, default=200
+    max_iter : int, default=2000
         Maximum number of L-BFGS iterations, or of Adam epochs. Distilling a
-        competitive circuit keeps improving slowly for thousands of
-        iterations; 200 buys most of the accuracy (see Notes), so expect a
-        :class:`~sklearn.exceptions.ConvergenceWarning` on such data and raise
-        ``max_iter`` for the rest.
+        competitive circuit keeps improving slowly for thousands of L-BFGS
+        iterations; with early stopping (on by default from 1,000 rows) the
+        fit usually ends before the budget, when the held-out score stops
+        improving.
 
     tol : float, default=1e-6
         Convergence tolerance. ``"lbfgs"`` stops when the largest gradient
@@ -295,30 +299,53 @@ class FeedforwardApproximator(
         epochs. With ``early_stopping``, both stop when the validation score
         has not improved by ``tol`` for ``n_iter_no_change`` iterations.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, track the validation
-        score (variance-weighted :math:`R^2`) after each iteration or epoch,
-        stop when it has not improved by ``tol`` for ``n_iter_no_change``
-        iterations, and keep the best weights. Works with both solvers.
+        score (variance-weighted :math:`R^2`, as :meth:`score`) after each
+        iteration or epoch, stop when it has not improved by ``tol`` for
+        ``n_iter_no_change`` iterations, and keep the best weights. Works with
+        both solvers. ``"auto"`` turns it on for :meth:`fit` on 1,000 rows or
+        more (on fewer, every row is needed for training), never for
+        :meth:`partial_fit`.
 
     validation_fraction : float, default=0.1
         Fraction of rows held out when ``early_stopping=True``.
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or "auto", default="auto"
         Number of iterations (epochs) without improvement before stopping;
-        see ``tol`` and ``early_stopping``.
+        see ``tol`` and ``early_stopping``. ``"auto"``: 10 Adam epochs, or a
+        tenth of ``max_iter`` L-BFGS iterations (at least 10), because the
+        validation score of an L-BFGS fit can dip for a hundred iterations
+        early on before it climbs again.
 
     warm_start : bool, default=False
         Start :meth:`fit` from the previous solution (weights, scalers,
         output activation, and fitted teacher) instead of a fresh one.
 
     teacher : RecurrentFixedPointTransformer, default=None
-        Recurrent network whose fixed points are the targets when ``fit`` is
-        called without ``y`` (distillation). A clone is fitted on ``X`` and
-        its ``solve(X)`` results are the targets; rows that did not converge
-        are left out with one :class:`~sklearn.exceptions.ConvergenceWarning`
-        counting them. An explicit ``y`` always takes precedence: then the
-        teacher is not used.
+        Recurrent network whose fixed points are the targets (distillation).
+        A clone is fitted on ``X`` and its ``solve`` results are the targets;
+        rows that did not converge are left out with one
+        :class:`~sklearn.exceptions.ConvergenceWarning` counting them. With a
+        teacher, ``y`` is ignored: as an intermediate pipeline step the
+        approximator's ``fit`` receives the downstream target (class labels,
+        say), which it must not learn. To train on fixed points you computed
+        yourself, leave ``teacher=None`` and pass them as ``y``.
+
+    target_score : float, default=None
+        Teacher mode only: the held-out score (variance-weighted :math:`R^2`)
+        to reach. ``fit(X)`` keeps back a quarter of the teacher-labelled rows
+        of ``X`` (``validation_fraction`` if larger) and, while their score is
+        below the target and ``max_teacher_rows`` allows, draws new inputs from
+        the distribution of ``X`` concentrated where the approximator errs
+        most, has the teacher solve them, and continues training (warm start).
+        See Notes. ``None``: train once on the rows of ``X``.
+
+    max_teacher_rows : int, default=20_000
+        Budget of the target loop: the most rows the teacher solves in one
+        :meth:`fit`, those of ``X`` included. When the target is not reached
+        within it, one :class:`~sklearn.exceptions.ConvergenceWarning` names
+        the score reached and what to change.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the weight initialisation, the mini-batch order and the
@@ -393,6 +420,19 @@ class FeedforwardApproximator(
         Number of rows whose teacher fixed points were the targets, that is
         ``teacher_converged_.sum()``. Only set by distillation.
 
+    hidden_layer_size_ : int
+        Number of hidden units of the fitted network (differs from
+        ``hidden_layer_size`` when that is ``"auto"``).
+
+    distillation_ : Bunch
+        What distillation did. Only set with a teacher. ``n_rounds``;
+        per round ``validation_scores`` (held-out score, empty without
+        ``target_score``), ``training_scores``, ``hidden_layer_sizes`` and
+        ``n_training_rows``; ``n_teacher_rows`` (rows the teacher solved),
+        ``n_rows_drawn`` (of those, new inputs), ``n_failed`` (rows without a
+        fixed point, left out), ``target_reached`` (None without a target),
+        ``teacher_time`` and ``training_time`` (seconds).
+
     See Also
     --------
     RecurrentFixedPointTransformer : Fixed points of a recurrent network.
@@ -431,15 +471,38 @@ class FeedforwardApproximator(
     activations, so its cost per row is the same for every input, however
     long the recurrent network takes to settle.
 
-    The defaults are chosen for distillation. On the soft winner-take-all
-    circuit of ``benchmarks/bench_feedforward.py`` (88 units, 4,000 training
-    rows, 88 hidden units), 200 L-BFGS iterations reach a held-out
-    :math:`R^2` of about 0.97 and the recurrent network's winner on about
-    99 % of rows, in about 5 times the fit time of a default
-    :class:`~sklearn.neural_network.MLPRegressor` (:math:`R^2` 0.71). The
-    relu output matters most (an identity output reaches about 0.87); tanh
-    hidden units reach a given accuracy in fewer iterations than relu ones
-    (0.97 vs 0.94 after 200 iterations); 1,000 iterations give about 0.985.
+    **Score.** :meth:`score` is the variance-weighted :math:`R^2`, the
+    fraction of the total variance of the network's response that the
+    approximation reproduces; the uniform mean of per-unit :math:`R^2`
+    (scikit-learn's default) is dominated by rarely active units. The
+    early-stopping and target scores are the same number.
+
+    **Teacher mode with a target.** Each round scores the held-out teacher
+    rows; if they are below ``target_score`` and the training rows too (the
+    network cannot even fit what it has seen), ``hidden_layer_size="auto"``
+    doubles the width; otherwise half as many new inputs as there are
+    training rows are drawn by a smoothed bootstrap of ``X``: a training row
+    (half of them chosen in proportion to the current squared error on the
+    row, half uniformly) plus Gaussian noise of a tenth of each feature's
+    standard deviation, clipped to the range of ``X``. So the draws follow
+    the distribution of ``X`` where it is learned and crowd where it errs
+    (near ties of a competitive circuit). The teacher solves them (rows that
+    do not converge are left out and counted), they join the training rows,
+    and training continues from the current weights, with the held-out rows
+    as its early-stopping set. Everything is deterministic for a fixed
+    ``random_state``.
+
+    **Threads.** Training runs its matrix products on one BLAS thread when
+    the largest has fewer than 2e8 multiply-adds (4,000 rows, 100 hidden
+    units and 88 outputs is 3.5e7): below that, on a shared 2-core machine,
+    a second thread cost more in synchronisation than it saved, up to ten
+    times the single-thread fit time. Larger problems keep the caller's
+    thread settings.
+
+    Benchmarks on seven recurrent networks, against
+    :class:`~sklearn.neural_network.MLPRegressor`, are in
+    ``benchmarks/bench_distillation.py`` and the documentation's
+    distillation page.
 
     References
     ----------
@@ -479,7 +542,7 @@ class FeedforwardApproximator(
     300
     >>> ff.predict(U[:2]).shape
     (2, 14)
-    >>> ff.score(U, ff.teacher_.transform(U)) > 0.9
+    >>> ff.score(U) > 0.9  # without y: against the teacher's fixed points
     True
     """
 
@@ -740,8 +803,9 @@ class FeedforwardApproximator(
             return self._fit_teacher(X, sample_weight, first_fit, incremental)
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y (the fixed-point responses) when no "
-                "teacher is given; pass y, or set teacher to a RecurrentFixedPointTransformer."
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "pass the fixed-point responses as y, or set teacher to a "
+                "RecurrentFixedPointTransformer to distil its fixed points."
             )
         X, Y = validate_data(
             self, X, y, reset=first_fit, multi_output=True, y_numeric=True, dtype=np.float64
