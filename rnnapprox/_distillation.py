@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
-from sklearn.utils import Bunch
 
 # New inputs: a row of the labelled training inputs plus Gaussian noise of this
 # fraction of each feature's standard deviation, clipped to the range of X.
@@ -157,7 +156,8 @@ class DistillationLoop:
         return X, Y, record
 
     def record(self, scores, train_scores, widths, rows, reached):
-        return Bunch(
+        # A plain dict, not a Bunch: skops loads it without asking users to trust a type.
+        return dict(
             n_rounds=len(train_scores),
             validation_scores=scores,
             training_scores=train_scores,

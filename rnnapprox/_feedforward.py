@@ -424,8 +424,8 @@ class FeedforwardApproximator(
         Number of hidden units of the fitted network (differs from
         ``hidden_layer_size`` when that is ``"auto"``).
 
-    distillation_ : Bunch
-        What distillation did. Only set with a teacher. ``n_rounds``;
+    distillation_ : dict
+        What distillation did. Only set with a teacher. Keys: ``n_rounds``;
         per round ``validation_scores`` (held-out score, empty without
         ``target_score``), ``training_scores``, ``hidden_layer_sizes`` and
         ``n_training_rows``; ``n_teacher_rows`` (rows the teacher solved),
@@ -795,8 +795,15 @@ class FeedforwardApproximator(
     # -- fitting --------------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, incremental):
-        first_fit = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
+        # The generator is state of one fit only: fitted estimators hold arrays and scalars.
         self._rng = check_random_state(self.random_state)
+        try:
+            return self._fit_with_rng(X, y, sample_weight, incremental)
+        finally:
+            del self._rng
+
+    def _fit_with_rng(self, X, y, sample_weight, incremental):
+        first_fit = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
         if self.teacher is not None:
             # Distillation: the targets are the teacher's, whatever y is (in a pipeline,
             # y is the downstream target, which an intermediate step must not fit).

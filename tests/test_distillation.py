@@ -55,10 +55,10 @@ def test_sampling_is_deterministic_under_random_state(wta_network, labelled):
         first = target_mode(wta_network).fit(U)
         second = target_mode(wta_network).fit(U)
         other = target_mode(wta_network, random_state=1).fit(U)
-    assert first.distillation_.n_rounds > 1  # new rows were drawn
-    assert first.distillation_.validation_scores == second.distillation_.validation_scores
+    assert first.distillation_["n_rounds"] > 1  # new rows were drawn
+    assert first.distillation_["validation_scores"] == second.distillation_["validation_scores"]
     assert_array_equal(first.predict(U), second.predict(U))
-    assert first.distillation_.validation_scores != other.distillation_.validation_scores
+    assert first.distillation_["validation_scores"] != other.distillation_["validation_scores"]
 
 
 def test_draw_inputs_stays_in_range_and_follows_errors():
@@ -85,10 +85,10 @@ def test_budget_is_respected(wta_network, labelled):
         warnings.simplefilter("ignore", ConvergenceWarning)
         ff.fit(U)
     record = ff.distillation_
-    assert sum(CountingTeacher.solved_rows) == record.n_teacher_rows <= 550
-    assert record.n_rows_drawn == record.n_teacher_rows - len(U) > 0
-    assert len(record.validation_scores) == record.n_rounds == len(record.n_training_rows)
-    assert record.teacher_time > 0 and record.training_time > 0
+    assert sum(CountingTeacher.solved_rows) == record["n_teacher_rows"] <= 550
+    assert record["n_rows_drawn"] == record["n_teacher_rows"] - len(U) > 0
+    assert len(record["validation_scores"]) == record["n_rounds"] == len(record["n_training_rows"])
+    assert record["teacher_time"] > 0 and record["training_time"] > 0
 
 
 def test_warns_once_when_the_target_is_not_reached(wta_network, labelled):
@@ -100,8 +100,8 @@ def test_warns_once_when_the_target_is_not_reached(wta_network, labelled):
     messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(messages) == 1
     assert "target_score=0.9999" in messages[0] and "hidden_layer_size" in messages[0]
-    assert not ff.distillation_.target_reached
-    assert f"{ff.distillation_.validation_scores[-1]:.4f}" in messages[0]
+    assert not ff.distillation_["target_reached"]
+    assert f"{ff.distillation_['validation_scores'][-1]:.4f}" in messages[0]
 
 
 def test_reaches_a_reachable_target(wta_network, labelled):
@@ -110,8 +110,8 @@ def test_reaches_a_reachable_target(wta_network, labelled):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # reached: no warning
         ff.fit(U)
-    assert ff.distillation_.target_reached
-    assert ff.distillation_.validation_scores[-1] >= 0.95
+    assert ff.distillation_["target_reached"]
+    assert ff.distillation_["validation_scores"][-1] >= 0.95
     assert ff.score(U_test, R_test) > 0.9  # and it holds on rows it never saw
 
 
@@ -120,7 +120,7 @@ def test_auto_width_grows_when_training_rows_are_fitted_badly(wta_network, label
     ff = target_mode(wta_network, hidden_layer_size="auto", target_score=0.99999, max_iter=30)
     with pytest.warns(ConvergenceWarning, match="cap"):
         ff.fit(U)
-    sizes = ff.distillation_.hidden_layer_sizes
+    sizes = ff.distillation_["hidden_layer_sizes"]
     assert sizes[0] == ff.n_outputs_ and ff.hidden_layer_size_ == sizes[-1] > sizes[0]
     assert ff.coefs_[0].shape[1] == ff.hidden_layer_size_
 
