@@ -133,6 +133,37 @@ def fit_timed(model, X, y, threads=None):
     return elapsed, any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
+def report(name, label, model, seconds, ratio, warned, U_test, R_test, partitions):
+    """Score one fitted model on the held-out rows, print its table row and return it."""
+    predicted = model.predict(U_test)
+    row = {
+        "network": name,
+        "model": label,
+        "r2": r2_score(R_test, predicted, multioutput="variance_weighted"),
+        "r2_uniform": r2_score(R_test, predicted),
+        "winner": np.nan,
+        "seconds": seconds,
+        "ratio": ratio,
+        "warned": warned,
+    }
+    if partitions is not None:
+        row["winner"] = np.mean(
+            winning_partition(predicted, *partitions) == winning_partition(R_test, *partitions)
+        )
+    notes = ["ConvergenceWarning"] if warned else []
+    record = getattr(model, "distillation_", None)
+    if record is not None:
+        notes.append(
+            f"{record['n_teacher_rows']} teacher rows, {record['n_rounds']} rounds, hidden "
+            f"{model.hidden_layer_size_}, held-out {record['validation_scores'][-1]:.4f}, "
+            f"teacher {record['teacher_time']:.1f}s"
+        )
+    winner = "" if np.isnan(row["winner"]) else f"{100 * row['winner']:6.1f}%"
+    print(f"{name:9s} {label:34s} {row['r2']:8.4f} {row['r2_uniform']:8.4f} {winner:>7s} "
+          f"{seconds:7.1f} {ratio:5.2f}x  {'; '.join(notes)}", flush=True)
+    return row
+
+
 def blas_description():
     return "; ".join(
         f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
@@ -179,6 +210,9 @@ def main():
         U_test, R_test = U[n_train:][converged[n_train:]], solved.outputs[n_train:][
             converged[n_train:]]
         n_units = R_train.shape[1]
+        print(f"{'':9s} {name}: {n_units} units; teacher {teacher_seconds:.1f}s for "
+              f"{len(U)} rows, {int((~converged).sum())} did not converge; load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
         models = [
             ("MLPRegressor()", MLPRegressor(random_state=0), True),
             ("MLPRegressor(lbfgs, max_iter=1000) *",
@@ -191,7 +225,6 @@ def main():
                                      max_teacher_rows=MAX_TEACHER_ROWS, random_state=0), False),
         ]
         mlp_seconds = None
-        results = []
         for label, model, given in models:
             # * MLPRegressor's L-BFGS runs on one BLAS thread: with the default two it took
             # 59 s instead of about 4 s on 800 rows of wta5 on this busy machine. This
@@ -199,46 +232,14 @@ def main():
             threads = 1 if label.endswith("*") else None
             seconds, warned = fit_timed(model, U_train, R_train if given else None, threads)
             mlp_seconds = mlp_seconds or seconds
-            results.append((label, model, seconds, warned))
-            if label.startswith(f"FeedforwardApproximator({n_units})"):
-                r2 = r2_score(R_test, model.predict(U_test), multioutput="variance_weighted")
-                if args.long and r2 < 0.98:
-                    long = FeedforwardApproximator(n_units, max_iter=4000, early_stopping=False,
-                                                   random_state=0)
-                    seconds, warned = fit_timed(long, U_train, R_train)
-                    results.append((f"FFA({n_units}, 4000 it, no early stop)", long, seconds,
-                                    warned))
-        for label, model, seconds, warned in results:
-            predicted = model.predict(U_test)
-            row = {
-                "network": name,
-                "model": label,
-                "r2": r2_score(R_test, predicted, multioutput="variance_weighted"),
-                "r2_uniform": r2_score(R_test, predicted),
-                "winner": np.nan,
-                "seconds": seconds,
-                "ratio": seconds / mlp_seconds,
-                "warned": warned,
-            }
-            if partitions is not None:
-                row["winner"] = np.mean(winning_partition(predicted, *partitions)
-                                        == winning_partition(R_test, *partitions))
-            notes = ["ConvergenceWarning"] if warned else []
-            record = getattr(model, "distillation_", None)
-            if record is not None and label.startswith("FFA(teacher"):
-                notes.append(
-                    f"{record['n_teacher_rows']} teacher rows, {record['n_rounds']} rounds, hidden "
-                    f"{model.hidden_layer_size_}, held-out {record['validation_scores'][-1]:.4f}, "
-                    f"teacher {record['teacher_time']:.1f}s"
-                )
-            winner = "" if np.isnan(row['winner']) else f"{100 * row['winner']:6.1f}%"
-            print(f"{name:9s} {label:34s} {row['r2']:8.4f} {row['r2_uniform']:8.4f} "
-                  f"{winner:>7s} {seconds:7.1f} {row['ratio']:5.2f}x  {'; '.join(notes)}",
-                  flush=True)
-            rows.append(row)
-        print(f"{'':9s} ({n_units} units; teacher {teacher_seconds:.1f}s for "
-              f"{len(U)} rows, {int((~converged).sum())} did not converge; load average "
-              f"{os.getloadavg()[0]:.1f})", flush=True)
+            rows.append(report(name, label, model, seconds, seconds / mlp_seconds, warned,
+                               U_test, R_test, partitions))
+            if args.long and label == f"FeedforwardApproximator({n_units})" and rows[-1]["r2"] < 0.98:
+                long = FeedforwardApproximator(n_units, max_iter=4000, early_stopping=False,
+                                               random_state=0)
+                seconds, warned = fit_timed(long, U_train, R_train)
+                rows.append(report(name, f"FFA({n_units}, 4000 it, no early stop)", long, seconds,
+                                   seconds / mlp_seconds, warned, U_test, R_test, partitions))
     return rows
 
 

@@ -15,6 +15,9 @@ from sklearn.metrics import r2_score
 # New inputs: a row of the labelled training inputs plus Gaussian noise of this
 # fraction of each feature's standard deviation, clipped to the range of X.
 _JITTER = 0.1
+# Warm training rounds (after new rows or hidden units) start near a solution: they
+# get this fraction of max_iter, which bounds the cost of a round.
+_WARM_ROUND_FRACTION = 0.25
 # Share of the new rows whose seeds are chosen in proportion to the current
 # squared error (the rest uniformly, so that the whole distribution of X stays covered).
 _ERROR_SHARE = 0.5
@@ -104,6 +107,7 @@ class DistillationLoop:
         est, rng = self.estimator, self.rng
         X_val, Y_val, w_val = validation
         grows = est.hidden_layer_size == "auto"
+        warm_iter = max(1, int(_WARM_ROUND_FRACTION * est.max_iter))
         scores, train_scores, widths, rows = [], [], [], []
         with warnings.catch_warnings():
             # One warning at the end says whether the target was reached.
@@ -122,7 +126,8 @@ class DistillationLoop:
                     # The training rows themselves are fitted worse than the target:
                     # more rows will not help, more hidden units may.
                     est._grow_hidden(2 * widths[-1], rng)
-                    self.train(X, Y, sample_weight, validation=validation, initialize=False)
+                    self.train(X, Y, sample_weight, validation=validation, initialize=False,
+                               max_iter=warm_iter)
                     continue
                 remaining = est.max_teacher_rows - self.n_solved
                 if remaining <= 0:
@@ -132,7 +137,8 @@ class DistillationLoop:
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
                 sample_weight = np.concatenate([sample_weight, np.ones(X_new.shape[0])])
-                self.train(X, Y, sample_weight, validation=validation, initialize=False)
+                self.train(X, Y, sample_weight, validation=validation, initialize=False,
+                           max_iter=warm_iter)
         reached = scores[-1] >= est.target_score
         record = self.record(scores, train_scores, widths, rows, reached)
         if not reached:

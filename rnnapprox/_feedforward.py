@@ -206,9 +206,10 @@ class _TrainingMonitor:
     iterations in a row failed to improve on the best by ``tol``.
     """
 
-    def __init__(self, estimator, validation):
+    def __init__(self, estimator, validation, max_iter):
         self.estimator = estimator
         self.validation = validation
+        self.max_iter = max_iter
         self.best = np.inf if validation is None else -np.inf
         self.best_params = _pack(estimator.coefs_, estimator.intercepts_)
         self.no_improvement_count = 0
@@ -234,7 +235,7 @@ class _TrainingMonitor:
         self.no_improvement_count = 0 if improved else self.no_improvement_count + 1
         if est.verbose:
             print(message)
-        return self.no_improvement_count >= est._patience()
+        return self.no_improvement_count >= est._patience(self.max_iter)
 
 
 class FeedforwardApproximator(
@@ -872,26 +873,31 @@ class FeedforwardApproximator(
         )
         return self
 
-    def _patience(self):
+    def _patience(self, max_iter=None):
         """Iterations (epochs) without improvement before training stops."""
+        max_iter = self.max_iter if max_iter is None else max_iter
         if self.n_iter_no_change != "auto":
             return self.n_iter_no_change
         # L-BFGS's validation score can dip for a while early on (seen on competitive
         # circuits): a tenth of the budget rides out such plateaus.
-        return max(10, self.max_iter // 10) if self.solver == "lbfgs" else 10
+        return max(10, max_iter // 10) if self.solver == "lbfgs" else 10
 
     def _uses_early_stopping(self, n_samples):
         if self.early_stopping == "auto":
             return n_samples >= _AUTO_EARLY_STOPPING_ROWS
         return self.early_stopping
 
-    def _train(self, X, Y, sample_weight, *, initialize, incremental=False, validation=None):
+    def _train(
+        self, X, Y, sample_weight, *, initialize, incremental=False, validation=None, max_iter=None
+    ):
         """Train on raw ``X, Y``; warm (from the current weights) unless ``initialize``.
 
         ``validation``, raw ``(X_val, Y_val, weight_val)``, is the held-out set
         that stops training and chooses the weights kept; without it one is
-        split off ``X`` when early stopping is on.
+        split off ``X`` when early stopping is on. ``max_iter`` overrides the
+        parameter (the warm rounds of distillation take fewer).
         """
+        max_iter = self.max_iter if max_iter is None else max_iter
         rng = self._rng
         target_ndim = Y.ndim
         Y = Y.reshape(Y.shape[0], -1)
@@ -914,7 +920,7 @@ class FeedforwardApproximator(
             validation = (X_val, Y_val, weight_val)
         self.validation_scores_ = None if validation is None else []
         self.best_validation_score_ = None if validation is None else -np.inf
-        monitor = _TrainingMonitor(self, validation)
+        monitor = _TrainingMonitor(self, validation, max_iter)
 
         X_scaled = (X - self.input_mean_) / self.input_scale_
         Y_scaled = (Y - self.target_offset_) / self.target_scale_
@@ -923,9 +929,11 @@ class FeedforwardApproximator(
         with threadpool_limits(limits=_blas_threads(X.shape, self.hidden_layer_size_,
                                                     self.n_outputs_), user_api="blas"):
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, monitor)
+                self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, monitor, max_iter)
             else:
-                self._fit_adam(X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng)
+                self._fit_adam(
+                    X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng, max_iter
+                )
         if validation is not None:
             self._set_params_vector(monitor.best_params)
 
@@ -988,7 +996,7 @@ class FeedforwardApproximator(
         self.coefs_ = [w1.copy(), w2.copy()]
         self.intercepts_ = [b1.copy(), b2.copy()]
 
-    def _fit_lbfgs(self, X, Y, sample_weight, l2, monitor):
+    def _fit_lbfgs(self, X, Y, sample_weight, l2, monitor, max_iter):
         stopped_early = False
 
         def callback(intermediate_result):
@@ -1015,8 +1023,8 @@ class FeedforwardApproximator(
             ),
             callback=callback,
             options={
-                "maxiter": self.max_iter,
-                "maxfun": 10 * self.max_iter,
+                "maxiter": max_iter,
+                "maxfun": 10 * max_iter,
                 "maxcor": _LBFGS_MEMORY,
                 "gtol": self.tol,
             },
@@ -1024,12 +1032,12 @@ class FeedforwardApproximator(
         self._set_params_vector(result.x)
         if result.status == 1 and not stopped_early:
             warnings.warn(
-                f"L-BFGS reached max_iter={self.max_iter} iterations without converging "
+                f"L-BFGS reached max_iter={max_iter} iterations without converging "
                 f"(tol={self.tol}); raise max_iter or tol.",
                 ConvergenceWarning,
             )
 
-    def _fit_adam(self, X, Y, sample_weight, l2, monitor, incremental, rng):
+    def _fit_adam(self, X, Y, sample_weight, l2, monitor, incremental, rng, max_iter):
         params = _pack(self.coefs_, self.intercepts_)
         if not incremental or self._adam_state is None:
             self._adam_state = {"step": 0, "m": np.zeros_like(params), "v": np.zeros_like(params)}
@@ -1040,7 +1048,7 @@ class FeedforwardApproximator(
         buffers = _Buffers()
 
         stopped = False
-        for _ in range(1 if incremental else self.max_iter):
+        for _ in range(1 if incremental else max_iter):
             order = rng.permutation(n_samples)
             epoch_loss = 0.0
             for batch in gen_batches(n_samples, batch_size):
@@ -1069,7 +1077,7 @@ class FeedforwardApproximator(
                 break
         if not incremental and not stopped:
             warnings.warn(
-                f"Adam reached max_iter={self.max_iter} epochs without converging "
+                f"Adam reached max_iter={max_iter} epochs without converging "
                 f"(tol={self.tol}); raise max_iter or tol.",
                 ConvergenceWarning,
             )

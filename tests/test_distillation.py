@@ -106,7 +106,8 @@ def test_warns_once_when_the_target_is_not_reached(wta_network, labelled):
 
 def test_reaches_a_reachable_target(wta_network, labelled):
     U, _, U_test, R_test = labelled
-    ff = target_mode(wta_network, hidden_layer_size=30, target_score=0.95, max_iter=300)
+    ff = target_mode(wta_network, hidden_layer_size=30, target_score=0.95, max_iter=1000,
+                     max_teacher_rows=1500)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # reached: no warning
         ff.fit(U)
