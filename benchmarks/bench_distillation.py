@@ -212,7 +212,7 @@ def main():
         n_units = R_train.shape[1]
         print(f"{'':9s} {name}: {n_units} units; teacher {teacher_seconds:.1f}s for "
               f"{len(U)} rows, {int((~converged).sum())} did not converge; load average "
-              f"{os.getloadavg()[0]:.1f})", flush=True)
+              f"{os.getloadavg()[0]:.1f}", flush=True)
         models = [
             ("MLPRegressor()", MLPRegressor(random_state=0), True),
             ("MLPRegressor(lbfgs, max_iter=1000) *",
