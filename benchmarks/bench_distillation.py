@@ -176,6 +176,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="800 / 200 rows: a smoke run")
     parser.add_argument("--networks", default=None, help="comma-separated names to run")
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="skip teacher mode (the slowest model: up to 16,000 teacher rows)")
+    parser.add_argument("--only-teacher", action="store_true",
+                        help="only teacher mode (its ratio is then to this run's MLPRegressor())")
     parser.add_argument("--long", action="store_true",
                         help="where FeedforwardApproximator(n_units) misses 0.98, also fit it "
                         "with max_iter=4000 and no early stopping")
@@ -226,6 +230,10 @@ def main():
         ]
         mlp_seconds = None
         for label, model, given in models:
+            if (args.no_teacher and not given) or (
+                args.only_teacher and given and label != "MLPRegressor()"
+            ):
+                continue
             # * MLPRegressor's L-BFGS runs on one BLAS thread: with the default two it took
             # 59 s instead of about 4 s on 800 rows of wta5 on this busy machine. This
             # favours the peer, and keeps the benchmark's run time bounded.
