@@ -1,5 +1,7 @@
 """Two-layer feedforward approximation of a recurrent network's fixed-point map."""
 
+import contextlib
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -19,7 +21,7 @@ from sklearn.utils import _safe_indexing, check_random_state, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._distillation import (
     MIN_HELD_OUT_FRACTION,
@@ -50,6 +52,21 @@ def _blas_threads(shape, n_hidden, n_outputs):
     n_samples, n_features = shape
     largest_product = n_samples * n_hidden * max(n_features, n_outputs)
     return 1 if largest_product < _SINGLE_THREAD_MULTIPLY_ADDS else None
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    """One controller, made on first use: entering its ``limit`` costs microseconds,
+    where ``threadpool_limits`` looks up the loaded libraries each time (about 0.2 ms)."""
+    return ThreadpoolController()
+
+
+def _blas_limit(shape, n_hidden, n_outputs):
+    """Context limiting BLAS to the thread count :func:`_blas_threads` chooses."""
+    threads = _blas_threads(shape, n_hidden, n_outputs)
+    if threads is None:
+        return contextlib.nullcontext()
+    return _threadpool_controller().limit(limits=threads, user_api="blas")
 
 
 def _check_validation_split(weight_val, weight_train):
@@ -493,12 +510,13 @@ class FeedforwardApproximator(
     as its early-stopping set. Everything is deterministic for a fixed
     ``random_state``.
 
-    **Threads.** Training runs its matrix products on one BLAS thread when
+    **Threads.** Training and prediction run their matrix products on one BLAS thread when
     the largest has fewer than 2e8 multiply-adds (4,000 rows, 100 hidden
     units and 88 outputs is 3.5e7): below that, on a shared 2-core machine,
     a second thread cost more in synchronisation than it saved, up to ten
-    times the single-thread fit time. Larger problems keep the caller's
-    thread settings.
+    times the single-thread fit time, and next to numba's threads (a
+    recurrent transformer in the same process) 30 times the single-thread
+    predict time. Larger problems keep the caller's thread settings.
 
     Benchmarks on seven recurrent networks, against
     :class:`~sklearn.neural_network.MLPRegressor`, are in
@@ -687,7 +705,11 @@ class FeedforwardApproximator(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Small products on one BLAS thread: next to numba's threads (a recurrent
+        # transformer in the same process) two BLAS threads made predict 30 times slower.
+        with np.errstate(over="ignore", invalid="ignore"), _blas_limit(
+            X.shape, self.hidden_layer_size_, self.n_outputs_
+        ):
             y_pred = self._forward(X)
         bad = ~np.isfinite(y_pred).all(axis=1)
         if bad.any():
@@ -926,8 +948,7 @@ class FeedforwardApproximator(
         Y_scaled = (Y - self.target_offset_) / self.target_scale_
         # alpha/(2S) ||W||^2 with S the total weight, also for Adam's mini-batches.
         l2 = self.alpha / sample_weight.sum()
-        with threadpool_limits(limits=_blas_threads(X.shape, self.hidden_layer_size_,
-                                                    self.n_outputs_), user_api="blas"):
+        with _blas_limit(X.shape, self.hidden_layer_size_, self.n_outputs_):
             if self.solver == "lbfgs":
                 self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, monitor, max_iter)
             else:
