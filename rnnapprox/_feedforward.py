@@ -1,18 +1,34 @@
 """Two-layer feedforward approximation of a recurrent network's fixed-point map."""
 
+import contextlib
+import functools
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import _safe_indexing, check_random_state, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
+
+from ._distillation import (
+    MIN_HELD_OUT_FRACTION,
+    DistillationLoop,
+    teacher_targets,
+    variance_weighted_r2,
+)
 
 __all__ = ["FeedforwardApproximator"]
 
@@ -22,6 +38,43 @@ _ADAM_BETA_1, _ADAM_BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
 # is 10). Each costs two vectors of the parameters' size, negligible next to a
 # gradient, and 30 reaches a given loss in noticeably fewer iterations here.
 _LBFGS_MEMORY = 30
+# early_stopping="auto" holds out validation_fraction of the rows from this many rows on.
+_AUTO_EARLY_STOPPING_ROWS = 1000
+# BLAS threads: one while the largest matrix product has fewer multiply-adds than
+# this. Below it, on the 2-core machine of benchmarks/bench_distillation.py, extra
+# threads cost more in synchronisation than they save (an L-BFGS fit on 4,000 rows
+# and 100 hidden units ran up to 10 times slower with 2 threads on a busy machine).
+_SINGLE_THREAD_MULTIPLY_ADDS = 2e8
+
+
+def _blas_threads(shape, n_hidden, n_outputs):
+    """BLAS thread limit for training on ``shape`` rows x features (None: leave as is)."""
+    n_samples, n_features = shape
+    largest_product = n_samples * n_hidden * max(n_features, n_outputs)
+    return 1 if largest_product < _SINGLE_THREAD_MULTIPLY_ADDS else None
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    """One controller, made on first use: entering its ``limit`` costs microseconds,
+    where ``threadpool_limits`` looks up the loaded libraries each time (about 0.2 ms)."""
+    return ThreadpoolController()
+
+
+def _blas_limit(shape, n_hidden, n_outputs):
+    """Context limiting BLAS to the thread count :func:`_blas_threads` chooses."""
+    threads = _blas_threads(shape, n_hidden, n_outputs)
+    if threads is None:
+        return contextlib.nullcontext()
+    return _threadpool_controller().limit(limits=threads, user_api="blas")
+
+
+def _check_validation_split(weight_val, weight_train):
+    if weight_val.shape[0] < 2 or weight_val.sum() == 0 or weight_train.sum() == 0:
+        raise ValueError(
+            "The validation split needs at least 2 rows with weight on each side; "
+            "raise validation_fraction or add rows."
+        )
 
 
 def _activate(name, z):
@@ -170,9 +223,10 @@ class _TrainingMonitor:
     iterations in a row failed to improve on the best by ``tol``.
     """
 
-    def __init__(self, estimator, validation):
+    def __init__(self, estimator, validation, max_iter):
         self.estimator = estimator
         self.validation = validation
+        self.max_iter = max_iter
         self.best = np.inf if validation is None else -np.inf
         self.best_params = _pack(estimator.coefs_, estimator.intercepts_)
         self.no_improvement_count = 0
@@ -188,14 +242,7 @@ class _TrainingMonitor:
             self.best = min(self.best, loss)
         else:
             X_val, Y_val, weight_val = self.validation
-            score = float(
-                r2_score(
-                    Y_val,
-                    est._forward(X_val),
-                    sample_weight=weight_val,
-                    multioutput="variance_weighted",
-                )
-            )
+            score = variance_weighted_r2(Y_val, est._forward(X_val), weight_val)
             est.validation_scores_.append(score)
             message += f", validation score = {score:.6f}"
             improved = score > self.best + est.tol
@@ -205,10 +252,12 @@ class _TrainingMonitor:
         self.no_improvement_count = 0 if improved else self.no_improvement_count + 1
         if est.verbose:
             print(message)
-        return self.no_improvement_count >= est.n_iter_no_change
+        return self.no_improvement_count >= est._patience(self.max_iter)
 
 
-class FeedforwardApproximator(RegressorMixin, BaseEstimator):
+class FeedforwardApproximator(
+    ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin, BaseEstimator
+):
     """Two-layer feedforward network trained on a recurrent network's fixed points.
 
     A hidden layer of ``hidden_layer_size`` units and an output layer with
@@ -219,8 +268,12 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_size : int, default=100
-        Number of hidden units.
+    hidden_layer_size : int or "auto", default=100
+        Number of hidden units. ``"auto"`` starts with as many as there are
+        outputs (the recurrent network's units, the width Muir (2018)
+        compares with) and, in teacher mode with ``target_score``, doubles the
+        width (up to 4 times the start) while the training rows themselves are
+        fitted worse than the target, since more rows cannot help then.
 
     activation : {"relu", "tanh"}, default="tanh"
         Hidden-layer activation; ``"relu"`` gives linear-threshold units.
@@ -249,12 +302,12 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
     learning_rate_init : float, default=1e-3
         Step size of ``"adam"``. Ignored by ``"lbfgs"``.
 
-    max_iter : int, default=200
+    max_iter : int, default=2000
         Maximum number of L-BFGS iterations, or of Adam epochs. Distilling a
-        competitive circuit keeps improving slowly for thousands of
-        iterations; 200 buys most of the accuracy (see Notes), so expect a
-        :class:`~sklearn.exceptions.ConvergenceWarning` on such data and raise
-        ``max_iter`` for the rest.
+        competitive circuit keeps improving slowly for thousands of L-BFGS
+        iterations; with early stopping (on by default from 1,000 rows) the
+        fit usually ends before the budget, when the held-out score stops
+        improving.
 
     tol : float, default=1e-6
         Convergence tolerance. ``"lbfgs"`` stops when the largest gradient
@@ -264,30 +317,53 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         epochs. With ``early_stopping``, both stop when the validation score
         has not improved by ``tol`` for ``n_iter_no_change`` iterations.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, track the validation
-        score (variance-weighted :math:`R^2`) after each iteration or epoch,
-        stop when it has not improved by ``tol`` for ``n_iter_no_change``
-        iterations, and keep the best weights. Works with both solvers.
+        score (variance-weighted :math:`R^2`, as :meth:`score`) after each
+        iteration or epoch, stop when it has not improved by ``tol`` for
+        ``n_iter_no_change`` iterations, and keep the best weights. Works with
+        both solvers. ``"auto"`` turns it on for :meth:`fit` on 1,000 rows or
+        more (on fewer, every row is needed for training), never for
+        :meth:`partial_fit`.
 
     validation_fraction : float, default=0.1
         Fraction of rows held out when ``early_stopping=True``.
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or "auto", default="auto"
         Number of iterations (epochs) without improvement before stopping;
-        see ``tol`` and ``early_stopping``.
+        see ``tol`` and ``early_stopping``. ``"auto"``: 10 Adam epochs, or a
+        tenth of ``max_iter`` L-BFGS iterations (at least 10), because the
+        validation score of an L-BFGS fit can dip for a hundred iterations
+        early on before it climbs again.
 
     warm_start : bool, default=False
         Start :meth:`fit` from the previous solution (weights, scalers,
         output activation, and fitted teacher) instead of a fresh one.
 
     teacher : RecurrentFixedPointTransformer, default=None
-        Recurrent network whose fixed points are the targets when ``fit`` is
-        called without ``y`` (distillation). A clone is fitted on ``X`` and
-        its ``solve(X)`` results are the targets; rows that did not converge
-        are left out with one :class:`~sklearn.exceptions.ConvergenceWarning`
-        counting them. An explicit ``y`` always takes precedence: then the
-        teacher is not used.
+        Recurrent network whose fixed points are the targets (distillation).
+        A clone is fitted on ``X`` and its ``solve`` results are the targets;
+        rows that did not converge are left out with one
+        :class:`~sklearn.exceptions.ConvergenceWarning` counting them. With a
+        teacher, ``y`` is ignored: as an intermediate pipeline step the
+        approximator's ``fit`` receives the downstream target (class labels,
+        say), which it must not learn. To train on fixed points you computed
+        yourself, leave ``teacher=None`` and pass them as ``y``.
+
+    target_score : float, default=None
+        Teacher mode only: the held-out score (variance-weighted :math:`R^2`)
+        to reach. ``fit(X)`` keeps back a quarter of the teacher-labelled rows
+        of ``X`` (``validation_fraction`` if larger) and, while their score is
+        below the target and ``max_teacher_rows`` allows, draws new inputs from
+        the distribution of ``X`` concentrated where the approximator errs
+        most, has the teacher solve them, and continues training (warm start).
+        See Notes. ``None``: train once on the rows of ``X``.
+
+    max_teacher_rows : int, default=20_000
+        Budget of the target loop: the most rows the teacher solves in one
+        :meth:`fit`, those of ``X`` included. When the target is not reached
+        within it, one :class:`~sklearn.exceptions.ConvergenceWarning` names
+        the score reached and what to change.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the weight initialisation, the mini-batch order and the
@@ -362,6 +438,19 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         Number of rows whose teacher fixed points were the targets, that is
         ``teacher_converged_.sum()``. Only set by distillation.
 
+    hidden_layer_size_ : int
+        Number of hidden units of the fitted network (differs from
+        ``hidden_layer_size`` when that is ``"auto"``).
+
+    distillation_ : dict
+        What distillation did. Only set with a teacher. Keys: ``n_rounds``;
+        per round ``validation_scores`` (held-out score, empty without
+        ``target_score``), ``training_scores``, ``hidden_layer_sizes`` and
+        ``n_training_rows``; ``n_teacher_rows`` (rows the teacher solved),
+        ``n_rows_drawn`` (of those, new inputs), ``n_failed`` (rows without a
+        fixed point, left out), ``target_reached`` (None without a target),
+        ``teacher_time`` and ``training_time`` (seconds).
+
     See Also
     --------
     RecurrentFixedPointTransformer : Fixed points of a recurrent network.
@@ -400,15 +489,39 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
     activations, so its cost per row is the same for every input, however
     long the recurrent network takes to settle.
 
-    The defaults are chosen for distillation. On the soft winner-take-all
-    circuit of ``benchmarks/bench_feedforward.py`` (88 units, 4,000 training
-    rows, 88 hidden units), 200 L-BFGS iterations reach a held-out
-    :math:`R^2` of about 0.97 and the recurrent network's winner on about
-    99 % of rows, in about 5 times the fit time of a default
-    :class:`~sklearn.neural_network.MLPRegressor` (:math:`R^2` 0.71). The
-    relu output matters most (an identity output reaches about 0.87); tanh
-    hidden units reach a given accuracy in fewer iterations than relu ones
-    (0.97 vs 0.94 after 200 iterations); 1,000 iterations give about 0.985.
+    **Score.** :meth:`score` is the variance-weighted :math:`R^2`, the
+    fraction of the total variance of the network's response that the
+    approximation reproduces; the uniform mean of per-unit :math:`R^2`
+    (scikit-learn's default) is dominated by rarely active units. The
+    early-stopping and target scores are the same number.
+
+    **Teacher mode with a target.** Each round scores the held-out teacher
+    rows; if they are below ``target_score`` and the training rows too (the
+    network cannot even fit what it has seen), ``hidden_layer_size="auto"``
+    doubles the width; otherwise half as many new inputs as there are
+    training rows are drawn by a smoothed bootstrap of ``X``: a training row
+    (half of them chosen in proportion to the current squared error on the
+    row, half uniformly) plus Gaussian noise of a tenth of each feature's
+    standard deviation, clipped to the range of ``X``. So the draws follow
+    the distribution of ``X`` where it is learned and crowd where it errs
+    (near ties of a competitive circuit). The teacher solves them (rows that
+    do not converge are left out and counted), they join the training rows,
+    and training continues from the current weights, with the held-out rows
+    as its early-stopping set. Everything is deterministic for a fixed
+    ``random_state``.
+
+    **Threads.** Training and prediction run their matrix products on one BLAS thread when
+    the largest has fewer than 2e8 multiply-adds (4,000 rows, 100 hidden
+    units and 88 outputs is 3.5e7): below that, on a shared 2-core machine,
+    a second thread cost more in synchronisation than it saved, up to ten
+    times the single-thread fit time, and next to numba's threads (a
+    recurrent transformer in the same process) 30 times the single-thread
+    predict time. Larger problems keep the caller's thread settings.
+
+    Benchmarks on seven recurrent networks, against
+    :class:`~sklearn.neural_network.MLPRegressor`, are in
+    ``benchmarks/bench_distillation.py`` and the documentation's
+    distillation page.
 
     References
     ----------
@@ -448,12 +561,12 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
     300
     >>> ff.predict(U[:2]).shape
     (2, 14)
-    >>> ff.score(U, ff.teacher_.transform(U)) > 0.9
+    >>> ff.score(U) > 0.9  # without y: against the teacher's fixed points
     True
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "activation": [StrOptions({"relu", "tanh"})],
         "output_activation": [StrOptions({"auto", "identity", "relu", "tanh"})],
         "solver": [StrOptions({"lbfgs", "adam"})],
@@ -462,11 +575,13 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "warm_start": ["boolean"],
         "teacher": [HasMethods(["fit", "solve"]), None],
+        "target_score": [Interval(Real, None, 1, closed="right"), None],
+        "max_teacher_rows": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -481,13 +596,15 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         alpha=1e-5,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter=2000,
         tol=1e-6,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         warm_start=False,
         teacher=None,
+        target_score=None,
+        max_teacher_rows=20_000,
         random_state=None,
         verbose=False,
     ):
@@ -505,6 +622,8 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.teacher = teacher
+        self.target_score = target_score
+        self.max_teacher_rows = max_teacher_rows
         self.random_state = random_state
         self.verbose = verbose
 
@@ -567,7 +686,7 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         self : object
             The updated estimator.
         """
-        if self.early_stopping:
+        if self.early_stopping is True:
             raise ValueError("partial_fit does not support early_stopping=True.")
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -586,7 +705,11 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Small products on one BLAS thread: next to numba's threads (a recurrent
+        # transformer in the same process) two BLAS threads made predict 30 times slower.
+        with np.errstate(over="ignore", invalid="ignore"), _blas_limit(
+            X.shape, self.hidden_layer_size_, self.n_outputs_
+        ):
             y_pred = self._forward(X)
         bad = ~np.isfinite(y_pred).all(axis=1)
         if bad.any():
@@ -600,6 +723,92 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
             )
         return y_pred.ravel() if self._target_ndim == 1 else y_pred
 
+    def transform(self, X):
+        """Approximate fixed-point responses, as a pipeline step: what :meth:`predict` returns.
+
+        Lets a fitted approximator stand where its
+        :class:`~rnnapprox.RecurrentFixedPointTransformer` stood in a
+        pipeline.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, in raw units.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_outputs)
+            :meth:`predict`'s responses, always 2-D (a 1-D ``y`` at fit gives
+            one column).
+        """
+        y_pred = self.predict(X)
+        return y_pred.reshape(y_pred.shape[0], -1)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Variance-weighted :math:`R^2` of the predictions: the fraction of the response variance explained.
+
+        .. math::
+
+            R^2 = 1 - \\frac{\\sum_{i,j} w_i (y_{ij} - \\hat y_{ij})^2}
+                              {\\sum_{i,j} w_i (y_{ij} - \\bar y_j)^2},
+
+        that is :func:`~sklearn.metrics.r2_score` with
+        ``multioutput="variance_weighted"``: each unit counts in proportion to
+        its variance. The uniform average of per-unit :math:`R^2` (scikit-learn's
+        default for multi-output regressors) lets a unit active on a handful of
+        rows, whose own :math:`R^2` can be far below zero over a tiny variance,
+        dominate the mean; the variance-weighted score measures how much of
+        the network's response is reproduced. For one output both agree.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            True responses. ``None`` scores against the fitted teacher's fixed
+            points of ``X`` (only after distillation); rows where the teacher
+            does not converge are left out with a
+            :class:`~sklearn.exceptions.ConvergenceWarning`.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        score : float
+            Variance-weighted :math:`R^2` (1 is perfect; 0 is the constant mean).
+        """
+        check_is_fitted(self)
+        if y is None:
+            if not hasattr(self, "teacher_"):
+                raise ValueError(
+                    "score needs y (the true responses): this approximator was fitted on "
+                    "given targets, not distilled from a teacher, so there is nothing to score "
+                    "against; pass y."
+                )
+            y, converged = teacher_targets(self.teacher_, X)
+            if not converged.any():
+                raise ValueError(
+                    f"The teacher reached a fixed point for none of the {converged.size} rows; "
+                    "there is nothing to score against."
+                )
+            if not converged.all():
+                warnings.warn(
+                    f"The teacher did not reach a fixed point for {(~converged).sum()} of "
+                    f"{converged.size} rows; they were left out of the score.",
+                    ConvergenceWarning,
+                )
+                X, y = _safe_indexing(X, converged), y[converged]
+                if sample_weight is not None:
+                    sample_weight = np.asarray(sample_weight)[converged]
+        return variance_weighted_r2(y, self.predict(X), sample_weight)
+
+    @property
+    def _n_features_out(self):
+        """Number of transformed output features (the mixin's feature names use it)."""
+        return self.n_outputs_
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -609,60 +818,143 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
     # -- fitting --------------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, incremental):
-        first_fit = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
-        rng = check_random_state(self.random_state)
+        # The generator is state of one fit only: fitted estimators hold arrays and scalars.
+        self._rng = check_random_state(self.random_state)
+        try:
+            return self._fit_with_rng(X, y, sample_weight, incremental)
+        finally:
+            del self._rng
 
-        if y is None and self.teacher is not None:
-            X = validate_data(self, X, reset=first_fit, dtype=np.float64)
-            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-            X, Y, sample_weight = self._distil(X, sample_weight, refit_teacher=first_fit)
-        else:
-            X, Y = validate_data(
-                self, X, y, reset=first_fit, multi_output=True, y_numeric=True, dtype=np.float64
+    def _fit_with_rng(self, X, y, sample_weight, incremental):
+        first_fit = not hasattr(self, "coefs_") or not (incremental or self.warm_start)
+        if self.teacher is not None:
+            # Distillation: the targets are the teacher's, whatever y is (in a pipeline,
+            # y is the downstream target, which an intermediate step must not fit).
+            return self._fit_teacher(X, sample_weight, first_fit, incremental)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "pass the fixed-point responses as y, or set teacher to a "
+                "RecurrentFixedPointTransformer to distil its fixed points."
             )
-            if Y.dtype.kind not in "biuf":
-                raise ValueError(f"y must be numeric; got an array of dtype {Y.dtype}.")
-            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-            for name in ("teacher_", "teacher_converged_", "n_teacher_rows_"):
-                if hasattr(self, name):
-                    delattr(self, name)  # left from an earlier distillation
+        X, Y = validate_data(
+            self, X, y, reset=first_fit, multi_output=True, y_numeric=True, dtype=np.float64
+        )
+        if Y.dtype.kind not in "biuf":
+            raise ValueError(f"y must be numeric; got an array of dtype {Y.dtype}.")
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        for name in ("teacher_", "teacher_converged_", "n_teacher_rows_", "distillation_"):
+            if hasattr(self, name):
+                delattr(self, name)  # left from an earlier distillation
+        self._train(X, Y, sample_weight, initialize=first_fit, incremental=incremental)
+        return self
+
+    def _fit_teacher(self, X, sample_weight, first_fit, incremental):
+        X = validate_data(self, X, reset=first_fit, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        if first_fit or not hasattr(self, "teacher_"):
+            self.teacher_ = clone(self.teacher)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.teacher_.fit(X)
+        loop = DistillationLoop(self, self._rng)
+        self._n_given_rows = X.shape[0]
+        X, Y, converged = loop.label(X)
+        sample_weight = sample_weight[converged]
+        self.teacher_converged_ = converged
+        self.n_teacher_rows_ = int(converged.sum())
+        n_failed = converged.size - self.n_teacher_rows_
+        if self.n_teacher_rows_ == 0:
+            raise ValueError(
+                f"The teacher reached a fixed point for none of the {converged.size} rows, so "
+                "there is nothing to distil; check its network's stability, or raise its "
+                "max_steps or tol."
+            )
+        if n_failed:
+            warnings.warn(
+                f"The teacher did not reach a fixed point for {n_failed} of {converged.size} "
+                "rows; they were left out of training (see teacher_converged_).",
+                ConvergenceWarning,
+            )
+        if self.target_score is None or incremental:
+            loop.train(X, Y, sample_weight, initialize=first_fit, incremental=incremental)
+            score = variance_weighted_r2(Y, self._forward(X), sample_weight)
+            self.distillation_ = loop.record([], [score], [self.hidden_layer_size_],
+                                             [X.shape[0]], None)
+            return self
+        X, X_val, Y, Y_val, sample_weight, weight_val = train_test_split(
+            X,
+            Y,
+            sample_weight,
+            test_size=max(self.validation_fraction, MIN_HELD_OUT_FRACTION),
+            random_state=self._rng,
+        )
+        _check_validation_split(weight_val, sample_weight)
+        _, _, self.distillation_ = loop.run(
+            X, Y, sample_weight, (X_val, Y_val, weight_val), initialize=first_fit
+        )
+        return self
+
+    def _patience(self, max_iter=None):
+        """Iterations (epochs) without improvement before training stops."""
+        max_iter = self.max_iter if max_iter is None else max_iter
+        if self.n_iter_no_change != "auto":
+            return self.n_iter_no_change
+        # L-BFGS's validation score can dip for a while early on (seen on competitive
+        # circuits): a tenth of the budget rides out such plateaus.
+        return max(10, max_iter // 10) if self.solver == "lbfgs" else 10
+
+    def _uses_early_stopping(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples >= _AUTO_EARLY_STOPPING_ROWS
+        return self.early_stopping
+
+    def _train(
+        self, X, Y, sample_weight, *, initialize, incremental=False, validation=None, max_iter=None
+    ):
+        """Train on raw ``X, Y``; warm (from the current weights) unless ``initialize``.
+
+        ``validation``, raw ``(X_val, Y_val, weight_val)``, is the held-out set
+        that stops training and chooses the weights kept; without it one is
+        split off ``X`` when early stopping is on. ``max_iter`` overrides the
+        parameter (the warm rounds of distillation take fewer).
+        """
+        max_iter = self.max_iter if max_iter is None else max_iter
+        rng = self._rng
         target_ndim = Y.ndim
         Y = Y.reshape(Y.shape[0], -1)
-
-        if first_fit:
+        if initialize:
             self._initialize(X, Y, sample_weight, target_ndim, rng)
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted with "
                 f"{self.n_outputs_} outputs; refit without warm_start to change them."
             )
-        if first_fit or not incremental:
+        if initialize or not incremental:
             self.n_iter_ = 0
             self.loss_curve_ = []
 
-        validation = None
-        if self.early_stopping:
+        if validation is None and not incremental and self._uses_early_stopping(X.shape[0]):
             X, X_val, Y, Y_val, sample_weight, weight_val = train_test_split(
                 X, Y, sample_weight, test_size=self.validation_fraction, random_state=rng
             )
-            if X_val.shape[0] < 2 or weight_val.sum() == 0 or sample_weight.sum() == 0:
-                raise ValueError(
-                    "The validation split needs at least 2 rows with weight on each side; "
-                    "raise validation_fraction or add rows."
-                )
+            _check_validation_split(weight_val, sample_weight)
             validation = (X_val, Y_val, weight_val)
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
-        monitor = _TrainingMonitor(self, validation)
+        self.validation_scores_ = None if validation is None else []
+        self.best_validation_score_ = None if validation is None else -np.inf
+        monitor = _TrainingMonitor(self, validation, max_iter)
 
         X_scaled = (X - self.input_mean_) / self.input_scale_
         Y_scaled = (Y - self.target_offset_) / self.target_scale_
         # alpha/(2S) ||W||^2 with S the total weight, also for Adam's mini-batches.
         l2 = self.alpha / sample_weight.sum()
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, monitor)
-        else:
-            self._fit_adam(X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng)
+        with _blas_limit(X.shape, self.hidden_layer_size_, self.n_outputs_):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X_scaled, Y_scaled, sample_weight, l2, monitor, max_iter)
+            else:
+                self._fit_adam(
+                    X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng, max_iter
+                )
         if validation is not None:
             self._set_params_vector(monitor.best_params)
 
@@ -671,36 +963,6 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
                 "The solver produced non-finite weights; lower learning_rate_init or "
                 "check the inputs for extreme values."
             )
-        return self
-
-    def _distil(self, X, sample_weight, refit_teacher):
-        """Targets from the teacher's fixed points; drop rows that did not converge."""
-        if refit_teacher or not hasattr(self, "teacher_"):
-            self.teacher_ = clone(self.teacher)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                self.teacher_.fit(X)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # one warning below instead
-            result = self.teacher_.solve(X)
-        outputs = np.asarray(result.outputs, dtype=np.float64)
-        converged = np.asarray(result.converged, dtype=bool) & np.isfinite(outputs).all(axis=1)
-        self.teacher_converged_ = converged
-        self.n_teacher_rows_ = int(converged.sum())
-        n_failed = X.shape[0] - self.n_teacher_rows_
-        if self.n_teacher_rows_ == 0:
-            raise ValueError(
-                f"The teacher reached a fixed point for none of the {X.shape[0]} rows, so "
-                "there is nothing to distil; check its network's stability, or raise its "
-                "max_steps or tol."
-            )
-        if n_failed:
-            warnings.warn(
-                f"The teacher did not reach a fixed point for {n_failed} of {X.shape[0]} "
-                "rows; they were left out of training (see teacher_converged_).",
-                ConvergenceWarning,
-            )
-        return X[converged], outputs[converged], sample_weight[converged]
 
     def _initialize(self, X, Y, sample_weight, target_ndim, rng):
         self.n_outputs_ = Y.shape[1]
@@ -717,7 +979,9 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
             Y, sample_weight, self.out_activation_
         )
 
-        layer_sizes = [X.shape[1], self.hidden_layer_size, self.n_outputs_]
+        auto = self.hidden_layer_size == "auto"
+        self.hidden_layer_size_ = self.n_outputs_ if auto else self.hidden_layer_size
+        layer_sizes = [X.shape[1], self.hidden_layer_size_, self.n_outputs_]
         self.coefs_, self.intercepts_ = [], []
         for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
             bound = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot & Bengio (2010)
@@ -728,20 +992,38 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
             self.intercepts_[1] = np.abs(self.intercepts_[1]) + 0.5
         self._adam_state = None
 
+    def _grow_hidden(self, width, rng):
+        """Widen the hidden layer to ``width`` units without changing the network's function.
+
+        New units get Glorot-uniform input weights and zero output weights, so
+        the next (warm) training starts from the same predictions.
+        """
+        n_new = width - self.hidden_layer_size_
+        bound = np.sqrt(6.0 / (self.n_features_in_ + width))
+        w1, w2 = self.coefs_
+        b1, b2 = self.intercepts_
+        self.coefs_ = [
+            np.hstack([w1, rng.uniform(-bound, bound, (self.n_features_in_, n_new))]),
+            np.vstack([w2, np.zeros((n_new, self.n_outputs_))]),
+        ]
+        self.intercepts_ = [np.concatenate([b1, rng.uniform(-bound, bound, n_new)]), b2]
+        self.hidden_layer_size_ = width
+        self._adam_state = None
+
     def _set_params_vector(self, params):
         w1, b1, w2, b2 = _unpack(
-            params, self.n_features_in_, self.hidden_layer_size, self.n_outputs_
+            params, self.n_features_in_, self.hidden_layer_size_, self.n_outputs_
         )
         self.coefs_ = [w1.copy(), w2.copy()]
         self.intercepts_ = [b1.copy(), b2.copy()]
 
-    def _fit_lbfgs(self, X, Y, sample_weight, l2, monitor):
+    def _fit_lbfgs(self, X, Y, sample_weight, l2, monitor, max_iter):
         stopped_early = False
 
         def callback(intermediate_result):
             nonlocal stopped_early
             self._set_params_vector(intermediate_result.x)
-            if monitor.end_iteration(intermediate_result.fun) and self.early_stopping:
+            if monitor.end_iteration(intermediate_result.fun) and monitor.validation is not None:
                 stopped_early = True
                 raise StopIteration
 
@@ -755,15 +1037,15 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
                 Y,
                 sample_weight / sample_weight.sum(),
                 l2,
-                self.hidden_layer_size,
+                self.hidden_layer_size_,
                 self.activation,
                 self.out_activation_,
                 _Buffers(),
             ),
             callback=callback,
             options={
-                "maxiter": self.max_iter,
-                "maxfun": 10 * self.max_iter,
+                "maxiter": max_iter,
+                "maxfun": 10 * max_iter,
                 "maxcor": _LBFGS_MEMORY,
                 "gtol": self.tol,
             },
@@ -771,12 +1053,12 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         self._set_params_vector(result.x)
         if result.status == 1 and not stopped_early:
             warnings.warn(
-                f"L-BFGS reached max_iter={self.max_iter} iterations without converging "
+                f"L-BFGS reached max_iter={max_iter} iterations without converging "
                 f"(tol={self.tol}); raise max_iter or tol.",
                 ConvergenceWarning,
             )
 
-    def _fit_adam(self, X, Y, sample_weight, l2, monitor, incremental, rng):
+    def _fit_adam(self, X, Y, sample_weight, l2, monitor, incremental, rng, max_iter):
         params = _pack(self.coefs_, self.intercepts_)
         if not incremental or self._adam_state is None:
             self._adam_state = {"step": 0, "m": np.zeros_like(params), "v": np.zeros_like(params)}
@@ -787,7 +1069,7 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
         buffers = _Buffers()
 
         stopped = False
-        for _ in range(1 if incremental else self.max_iter):
+        for _ in range(1 if incremental else max_iter):
             order = rng.permutation(n_samples)
             epoch_loss = 0.0
             for batch in gen_batches(n_samples, batch_size):
@@ -798,7 +1080,7 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
                     continue
                 loss, gradient = _loss_and_gradient(
                     params, X[rows], Y[rows], batch_weight / batch_total, l2,
-                    self.hidden_layer_size, self.activation, self.out_activation_, buffers,
+                    self.hidden_layer_size_, self.activation, self.out_activation_, buffers,
                 )
                 epoch_loss += loss * batch_total / total_weight
                 state["step"] += 1
@@ -816,7 +1098,7 @@ class FeedforwardApproximator(RegressorMixin, BaseEstimator):
                 break
         if not incremental and not stopped:
             warnings.warn(
-                f"Adam reached max_iter={self.max_iter} epochs without converging "
+                f"Adam reached max_iter={max_iter} epochs without converging "
                 f"(tol={self.tol}); raise max_iter or tol.",
                 ConvergenceWarning,
             )

@@ -1,0 +1,178 @@
+"""Distillation: labelling inputs with a teacher, and the teacher-driven sampling loop.
+
+The estimator (:mod:`rnnapprox._feedforward`) owns the network and its training;
+this module owns what the teacher adds: its fixed points as targets, which rows
+to leave out, where to draw new inputs, and when to stop asking.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+
+# New inputs: a row of the labelled training inputs plus Gaussian noise of this
+# fraction of each feature's standard deviation, clipped to the range of X.
+_JITTER = 0.1
+# Warm training rounds (after new rows or hidden units) start near a solution: they
+# get this fraction of max_iter, which bounds the cost of a round.
+_WARM_ROUND_FRACTION = 0.25
+# Share of the new rows whose seeds are chosen in proportion to the current
+# squared error (the rest uniformly, so that the whole distribution of X stays covered).
+_ERROR_SHARE = 0.5
+# With hidden_layer_size="auto", the width doubles when training rows are fitted
+# worse than the target, up to this multiple of the starting width.
+_MAX_WIDTH_FACTOR = 4
+# Share of the teacher-labelled rows of X kept back to measure the score against
+# target_score (validation_fraction if larger): the target is judged on enough rows
+# that its estimate is not at the mercy of a few near ties.
+MIN_HELD_OUT_FRACTION = 0.25
+
+
+def teacher_targets(teacher, X):
+    """The teacher's fixed points of ``X`` and which rows reached one.
+
+    Returns ``(outputs, converged)``: ``outputs`` float64 of shape
+    (n_samples, n_outputs), ``converged`` bool of shape (n_samples,), False
+    also where an output is not finite. The teacher's own non-convergence
+    warning is silenced: callers count the rows and warn once.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = teacher.solve(X)
+    outputs = np.asarray(result.outputs, dtype=np.float64)
+    converged = np.asarray(result.converged, dtype=bool) & np.isfinite(outputs).all(axis=1)
+    return outputs, converged
+
+
+def variance_weighted_r2(Y, Y_pred, sample_weight=None):
+    """Variance-weighted :math:`R^2`: the fraction of the total response variance explained."""
+    return float(r2_score(Y, Y_pred, sample_weight=sample_weight, multioutput="variance_weighted"))
+
+
+def draw_inputs(X, row_errors, n_new, rng):
+    """Draw ``n_new`` inputs from the distribution of ``X``, concentrated where errors are large.
+
+    A smoothed bootstrap: each new row is a row of ``X`` (a share ``_ERROR_SHARE``
+    of them chosen with probability proportional to ``row_errors``, the others
+    uniformly) plus Gaussian noise with ``_JITTER`` times each feature's standard
+    deviation, clipped to the range of ``X``.
+    """
+    n_rows, n_features = X.shape
+    n_targeted = int(round(_ERROR_SHARE * n_new))
+    total_error = row_errors.sum()
+    if total_error <= 0 or not np.isfinite(total_error):
+        n_targeted = 0
+    seeds = rng.randint(0, n_rows, size=n_new)
+    if n_targeted:
+        seeds[:n_targeted] = rng.choice(n_rows, size=n_targeted, p=row_errors / total_error)
+    noise = rng.standard_normal((n_new, n_features)) * (_JITTER * X.std(axis=0))
+    return np.clip(X[seeds] + noise, X.min(axis=0), X.max(axis=0))
+
+
+class DistillationLoop:
+    """Train on teacher rows until a held-out score reaches a target, or the budget ends.
+
+    ``estimator`` is a :class:`~rnnapprox.FeedforwardApproximator` with
+    ``teacher_`` fitted; ``train(X, Y, w, validation, initialize)`` is its
+    training step (warm when ``initialize`` is False) and ``grow(width, rng)``
+    widens its hidden layer without changing its function.
+    """
+
+    def __init__(self, estimator, rng):
+        self.estimator = estimator
+        self.rng = rng
+        self.teacher_time = 0.0
+        self.training_time = 0.0
+        self.n_failed = 0
+        self.n_solved = 0
+
+    def label(self, X):
+        """Teacher targets of ``X``; rows without a fixed point are dropped and counted."""
+        start = time.perf_counter()
+        outputs, converged = teacher_targets(self.estimator.teacher_, X)
+        self.teacher_time += time.perf_counter() - start
+        self.n_solved += X.shape[0]
+        self.n_failed += int((~converged).sum())
+        return X[converged], outputs[converged], converged
+
+    def train(self, *args, **kwargs):
+        start = time.perf_counter()
+        self.estimator._train(*args, **kwargs)
+        self.training_time += time.perf_counter() - start
+
+    def run(self, X, Y, sample_weight, validation, initialize=True):
+        """The sampling rounds; returns the record stored as ``distillation_``."""
+        est, rng = self.estimator, self.rng
+        X_val, Y_val, w_val = validation
+        grows = est.hidden_layer_size == "auto"
+        warm_iter = max(1, int(_WARM_ROUND_FRACTION * est.max_iter))
+        scores, train_scores, widths, rows = [], [], [], []
+        with warnings.catch_warnings():
+            # One warning at the end says whether the target was reached.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.train(X, Y, sample_weight, validation=validation, initialize=initialize)
+            width_cap = _MAX_WIDTH_FACTOR * est.hidden_layer_size_
+            while True:
+                scores.append(variance_weighted_r2(Y_val, est._forward(X_val), w_val))
+                predicted = est._forward(X)
+                train_scores.append(variance_weighted_r2(Y, predicted, sample_weight))
+                widths.append(est.hidden_layer_size_)
+                rows.append(X.shape[0])
+                if scores[-1] >= est.target_score:
+                    break
+                if grows and train_scores[-1] < est.target_score and 2 * widths[-1] <= width_cap:
+                    # The training rows themselves are fitted worse than the target:
+                    # more rows will not help, more hidden units may.
+                    est._grow_hidden(2 * widths[-1], rng)
+                    self.train(X, Y, sample_weight, validation=validation, initialize=False,
+                               max_iter=warm_iter)
+                    continue
+                remaining = est.max_teacher_rows - self.n_solved
+                if remaining <= 0:
+                    break
+                errors = sample_weight * ((predicted - Y) ** 2).sum(axis=1)
+                X_new = draw_inputs(X, errors, min(remaining, max(X.shape[0] // 2, 1)), rng)
+                X_new, Y_new, _ = self.label(X_new)
+                X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
+                sample_weight = np.concatenate([sample_weight, np.ones(X_new.shape[0])])
+                self.train(X, Y, sample_weight, validation=validation, initialize=False,
+                           max_iter=warm_iter)
+        reached = scores[-1] >= est.target_score
+        record = self.record(scores, train_scores, widths, rows, reached)
+        if not reached:
+            if train_scores[-1] >= est.target_score:
+                advice = "raise max_teacher_rows (the training rows are fitted well enough)"
+            elif grows:
+                advice = (
+                    f"the width grew to its cap ({est.hidden_layer_size_}); raise max_iter or "
+                    "give a larger hidden_layer_size"
+                )
+            else:
+                advice = "raise hidden_layer_size (or set it to 'auto') or max_iter"
+            warnings.warn(
+                f"Distillation stopped at a held-out score of {scores[-1]:.4f}, below "
+                f"target_score={est.target_score} (training score {train_scores[-1]:.4f}, "
+                f"{self.n_solved} teacher rows of max_teacher_rows={est.max_teacher_rows}, "
+                f"{est.hidden_layer_size_} hidden units). To reach it: {advice}; or lower "
+                "target_score.",
+                ConvergenceWarning,
+            )
+        return X, Y, record
+
+    def record(self, scores, train_scores, widths, rows, reached):
+        # A plain dict, not a Bunch: skops loads it without asking users to trust a type.
+        return dict(
+            n_rounds=len(train_scores),
+            validation_scores=scores,
+            training_scores=train_scores,
+            hidden_layer_sizes=widths,
+            n_training_rows=rows,
+            n_teacher_rows=self.n_solved,
+            n_rows_drawn=self.n_solved - self.estimator._n_given_rows,
+            n_failed=self.n_failed,
+            target_reached=reached,
+            teacher_time=self.teacher_time,
+            training_time=self.training_time,
+        )

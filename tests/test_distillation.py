@@ -1,0 +1,212 @@
+"""Distillation from a teacher: target-driven sampling, scores, search, pipelines."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
+from rnnapprox._distillation import draw_inputs
+from rnnapprox._feedforward import _blas_threads
+
+
+class CountingTeacher(RecurrentFixedPointTransformer):
+    """A teacher that records how many rows each solve() call received (across clones)."""
+
+    solved_rows = []
+
+    def solve(self, X, stability=False):
+        CountingTeacher.solved_rows.append(len(X))
+        return super().solve(X, stability=stability)
+
+
+@pytest.fixture(scope="module")
+def labelled(wta_network):
+    """Inputs, teacher fixed points and a held-out split for the shared small WTA."""
+    U = np.random.default_rng(5).uniform(0.0, 1.0, size=(600, 4))
+    teacher = RecurrentFixedPointTransformer(network=wta_network)
+    R = teacher.fit(U).transform(U)
+    return U[:400], R[:400], U[400:], R[400:]
+
+
+def target_mode(wta_network, **params):
+    defaults = dict(
+        hidden_layer_size=10,
+        teacher=RecurrentFixedPointTransformer(network=wta_network),
+        target_score=0.999,
+        max_teacher_rows=700,
+        max_iter=60,
+        random_state=0,
+    )
+    return FeedforwardApproximator(**{**defaults, **params})
+
+
+def test_sampling_is_deterministic_under_random_state(wta_network, labelled):
+    U = labelled[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = target_mode(wta_network).fit(U)
+        second = target_mode(wta_network).fit(U)
+        other = target_mode(wta_network, random_state=1).fit(U)
+    assert first.distillation_["n_rounds"] > 1  # new rows were drawn
+    assert first.distillation_["validation_scores"] == second.distillation_["validation_scores"]
+    assert_array_equal(first.predict(U), second.predict(U))
+    assert first.distillation_["validation_scores"] != other.distillation_["validation_scores"]
+
+
+def test_draw_inputs_stays_in_range_and_follows_errors():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0.0, 1.0, size=(200, 3))
+    errors = np.zeros(200)
+    errors[7] = 1.0  # all the error on one row
+    new = draw_inputs(X, errors, 1000, np.random.RandomState(1))
+    assert new.shape == (1000, 3)
+    assert (new >= X.min(axis=0)).all() and (new <= X.max(axis=0)).all()
+    near = np.linalg.norm(new - X[7], axis=1) < 0.3
+    assert near.mean() > 0.45  # half the draws are seeded at the erring row
+    uniform = draw_inputs(X, np.zeros(200), 1000, np.random.RandomState(1))
+    assert np.linalg.norm(uniform - X[7], axis=1).__lt__(0.3).mean() < 0.2
+
+
+def test_budget_is_respected(wta_network, labelled):
+    U = labelled[0]
+    CountingTeacher.solved_rows.clear()
+    ff = target_mode(
+        wta_network, teacher=CountingTeacher(network=wta_network), max_teacher_rows=550
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ff.fit(U)
+    record = ff.distillation_
+    assert sum(CountingTeacher.solved_rows) == record["n_teacher_rows"] <= 550
+    assert record["n_rows_drawn"] == record["n_teacher_rows"] - len(U) > 0
+    assert len(record["validation_scores"]) == record["n_rounds"] == len(record["n_training_rows"])
+    assert record["teacher_time"] > 0 and record["training_time"] > 0
+
+
+def test_warns_once_when_the_target_is_not_reached(wta_network, labelled):
+    U = labelled[0]
+    ff = target_mode(wta_network, hidden_layer_size=2, target_score=0.9999)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ff.fit(U)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(messages) == 1
+    assert "target_score=0.9999" in messages[0] and "hidden_layer_size" in messages[0]
+    assert not ff.distillation_["target_reached"]
+    assert f"{ff.distillation_['validation_scores'][-1]:.4f}" in messages[0]
+
+
+def test_reaches_a_reachable_target(wta_network, labelled):
+    U, _, U_test, R_test = labelled
+    ff = target_mode(wta_network, hidden_layer_size=30, target_score=0.95, max_iter=1000,
+                     max_teacher_rows=1500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # reached: no warning
+        ff.fit(U)
+    assert ff.distillation_["target_reached"]
+    assert ff.distillation_["validation_scores"][-1] >= 0.95
+    assert ff.score(U_test, R_test) > 0.9  # and it holds on rows it never saw
+
+
+def test_auto_width_grows_when_training_rows_are_fitted_badly(wta_network, labelled):
+    U = labelled[0]
+    ff = target_mode(wta_network, hidden_layer_size="auto", target_score=0.99999, max_iter=30)
+    with pytest.warns(ConvergenceWarning, match="cap"):
+        ff.fit(U)
+    sizes = ff.distillation_["hidden_layer_sizes"]
+    assert sizes[0] == ff.n_outputs_ and ff.hidden_layer_size_ == sizes[-1] > sizes[0]
+    assert ff.coefs_[0].shape[1] == ff.hidden_layer_size_
+
+
+def test_growing_the_hidden_layer_keeps_the_function(labelled):
+    U, R = labelled[:2]
+    ff = FeedforwardApproximator(hidden_layer_size=5, max_iter=20, random_state=0).fit(U, R)
+    before = ff.predict(U)
+    ff._grow_hidden(9, np.random.RandomState(0))
+    assert ff.hidden_layer_size_ == 9 and ff.coefs_[1].shape == (9, R.shape[1])
+    assert_allclose(ff.predict(U), before)
+
+
+def test_score_is_variance_weighted(labelled):
+    U, R, U_test, R_test = labelled
+    ff = FeedforwardApproximator(hidden_layer_size=5, max_iter=30, random_state=0).fit(U, R)
+    predicted = ff.predict(U_test)
+    residual = ((R_test - predicted) ** 2).sum()
+    total = ((R_test - R_test.mean(axis=0)) ** 2).sum()
+    assert ff.score(U_test, R_test) == pytest.approx(1 - residual / total)
+
+
+def test_score_without_y_uses_the_teacher(wta_network, labelled):
+    U, _, U_test, R_test = labelled
+    teacher = RecurrentFixedPointTransformer(network=wta_network)
+    ff = FeedforwardApproximator(hidden_layer_size=10, teacher=teacher, max_iter=50,
+                                 random_state=0).fit(U)
+    assert ff.score(U_test) == pytest.approx(ff.score(U_test, R_test))
+    plain = FeedforwardApproximator(hidden_layer_size=5, max_iter=5).fit(U, labelled[1])
+    with pytest.raises(ValueError, match="score needs y"):
+        plain.score(U_test)
+
+
+def test_grid_search_and_cross_validation_with_a_teacher(wta_network, labelled):
+    U = labelled[0]
+    pipeline = make_pipeline(
+        StandardScaler(),
+        FeedforwardApproximator(
+            teacher=RecurrentFixedPointTransformer(network=wta_network), max_iter=100,
+            random_state=0,
+        ),
+    )
+    grid = GridSearchCV(
+        pipeline, {"feedforwardapproximator__hidden_layer_size": [1, 20]}, cv=2
+    ).fit(U)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and scores[1] > scores[0] + 0.1
+    assert grid.best_params_ == {"feedforwardapproximator__hidden_layer_size": 20}
+    cv_scores = cross_val_score(pipeline, U, cv=2)
+    assert np.isfinite(cv_scores).all() and (cv_scores > 0.5).all()
+
+
+def test_intermediate_pipeline_step(wta_network, labelled):
+    U, R = labelled[:2]
+    labels = R[:, :6].mean(axis=1) > R[:, 6:12].mean(axis=1)  # partition 0 beats partition 1
+    teacher = RecurrentFixedPointTransformer(network=wta_network)
+    ff = FeedforwardApproximator(hidden_layer_size=20, teacher=teacher, max_iter=100,
+                                 random_state=0)
+    pipeline = make_pipeline(ff, LogisticRegression()).fit(U, labels)
+    step = pipeline[0]
+    assert step.n_outputs_ == wta_network.n_units  # distilled, not fitted to the labels
+    assert_array_equal(step.transform(U), step.predict(U))
+    assert_array_equal(step.fit_transform(U, labels), step.transform(U))
+    names = step.get_feature_names_out()
+    assert names[0] == "feedforwardapproximator0" and len(names) == wta_network.n_units
+    assert pipeline.score(U, labels) > 0.9
+
+
+def test_frozen_approximator_in_a_pipeline(labelled):
+    U, R = labelled[:2]
+    labels = R[:, 0] > R[:, 6]
+    ff = FeedforwardApproximator(hidden_layer_size=10, max_iter=50, random_state=0).fit(U, R)
+    coefs = [c.copy() for c in ff.coefs_]
+    pipeline = make_pipeline(FrozenEstimator(ff), LogisticRegression()).fit(U, labels)
+    assert all(np.array_equal(a, b) for a, b in zip(coefs, ff.coefs_))  # not refitted
+    assert_array_equal(pipeline[0].transform(U), ff.predict(U))
+    assert pipeline.score(U, labels) > 0.8
+
+
+def test_transform_is_two_dimensional_for_one_target(labelled):
+    U, R = labelled[:2]
+    ff = FeedforwardApproximator(hidden_layer_size=5, max_iter=20, random_state=0).fit(U, R[:, 0])
+    assert ff.predict(U).shape == (len(U),) and ff.transform(U).shape == (len(U), 1)
+
+
+def test_blas_threads_chosen_by_problem_size():
+    assert _blas_threads((4000, 8), 100, 88) == 1
+    assert _blas_threads((200_000, 50), 500, 300) is None
