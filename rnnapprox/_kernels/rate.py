@@ -60,5 +60,5 @@ def rate_advance(model, slot_f, work, i):
     for j in range(g.shape[1]):
         before = slot_f[i, j] > 0.0
         slot_f[i, j] += rate_scale[j] * g[i, j]
-        changed = changed or (before != (slot_f[i, j] > 0.0))
+        changed |= before != (slot_f[i, j] > 0.0)  # no short circuit: the loop vectorizes
     return changed
