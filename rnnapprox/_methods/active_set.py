@@ -46,13 +46,10 @@ POWER_DECAY = 0.5
 #: Cost model: a region's analysis costs about ANALYSIS_FLOPS * |A|^3 flops
 #: (eigenvalues and some 60 powers of M_AA) and is made only when that is at most
 #: STEPS_SAVED Euler steps of 2 N^2 flops (what a few certified rows sharing the
-#: region save) ...
+#: region save). The rule depends on the active set's size alone, so a row's result
+#: does not depend on the other rows of the call.
 ANALYSIS_FLOPS = 140.0
 STEPS_SAVED = 640.0
-#: ... and, for a region new to the call, only when the rows settled in it at once,
-#: ROW_STEPS_SAVED Euler steps each, could save as much: regions that one row visits
-#: (as in random E/I networks) are not worth their analysis.
-ROW_STEPS_SAVED = 100.0
 
 
 def max_analysed_active(n_units):
@@ -176,49 +173,38 @@ class ActiveSetCertifier:
         if n_rows == 0:
             return found, points, bounds, infos
         drive = np.ascontiguousarray(drive, dtype=np.float64)
-        masks = states > 0.0
-        packed = np.packbits(masks, axis=1)
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        keys = [keys[i].tobytes() for i in first]
-        inverse = np.ravel(inverse)
-        # A region new to the call is analysed when the rows settled in it now could save
-        # more Euler steps than the analysis costs; otherwise these rows go on by Euler (no
-        # fixed point solved for them either), and the region stays open for later rows.
-        sharing = np.bincount(inverse, minlength=len(keys))
-        worth = sharing * ROW_STEPS_SAVED * 2.0 * n_units**2 >= (
-            ANALYSIS_FLOPS * masks[first].sum(axis=1).astype(float) ** 3)
-        usable = np.array([self._regions[key] is not None if key in self._regions else bool(w)
-                           for key, w in zip(keys, worth)], dtype=bool)
-        rows = np.flatnonzero(usable[inverse])
-        parts = np.array_split(rows, n_parts) if n_parts > 1 else [rows]
+        parts = np.array_split(np.arange(n_rows), n_parts) if n_parts > 1 else [slice(None)]
 
-        def solve(part):
-            part_points = np.empty((len(part), n_units))
-            part_found = np.empty(len(part), dtype=bool)
-            region_fixed_points(states[part], drive[part], self.weights, float(tol), part_points,
+        def solve(rows):
+            part_points = np.empty((len(states[rows]), n_units))
+            part_found = np.empty(len(part_points), dtype=bool)
+            region_fixed_points(states[rows], drive[rows], self.weights, float(tol), part_points,
                                 part_found)
             return part_points, part_found
 
         solved = workers.map(solve, parts) if workers is not None else map(solve, parts)
-        for part, (part_points, part_found) in zip(parts, solved):
-            points[part], found[part] = part_points, part_found
-        has_point = np.bincount(inverse[found], minlength=len(keys)) > 0
-        new = [(key, masks[i]) for key, i, use, point in zip(keys, first, usable, has_point)
-               if use and point and key not in self._regions]
+        for rows, (part_points, part_found) in zip(parts, solved):
+            points[rows], found[rows] = part_points, part_found
+        rows = np.flatnonzero(found)
+        masks = states[rows] > 0.0
+        packed = np.packbits(masks, axis=1)
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        keys = [keys[i].tobytes() for i in first]
+        new = [(key, masks[i]) for key, i in zip(keys, first) if key not in self._regions]
         analysed = (workers.map(self._analyse, [m for _, m in new])
                     if workers is not None and len(new) > 1 else map(self._analyse, [m for _, m in new]))
         self._regions.update(zip([key for key, _ in new], analysed))
-        certificates = [self._regions.get(key) for key in keys]
+        certificates = [self._regions[key] for key in keys]
         certified = np.array([c is not None for c in certificates], dtype=bool)
         table_bounds = np.array([c[0] if c is not None else np.zeros(n_units)
                                  for c in certificates]).reshape(-1, n_units)
         table_infos = np.array([(c[1], c[2], c[0].max()) if c is not None else (0.0, 0.0, 0.0)
                                 for c in certificates]).reshape(-1, 3)
-        rows = np.flatnonzero(found)
-        bounds[rows] = table_bounds[inverse[rows]]
-        infos[rows] = table_infos[inverse[rows]]
-        found[rows] = certified[inverse[rows]]
+        inverse = np.ravel(inverse)
+        bounds[rows] = table_bounds[inverse]
+        infos[rows] = table_infos[inverse]
+        found[rows] = certified[inverse]
         return found, points, bounds, infos
 
 
