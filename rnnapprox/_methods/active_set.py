@@ -45,11 +45,12 @@ POWER_DECAY = 0.5
 
 #: Cost model: a region's analysis costs about ANALYSIS_FLOPS * |A|^3 flops
 #: (eigenvalues and some 60 powers of M_AA) and is made only when that is at most
-#: STEPS_SAVED Euler steps of 2 N^2 flops (what a few certified rows sharing the
-#: region save). The rule depends on the active set's size alone, so a row's result
-#: does not depend on the other rows of the call.
+#: STEPS_SAVED Euler steps of 2 N^2 flops, about what one certified row saves (in
+#: random E/I networks each region serves about one row). The rule depends on the
+#: active set's size alone, so a row's result does not depend on the other rows of
+#: the call.
 ANALYSIS_FLOPS = 140.0
-STEPS_SAVED = 640.0
+STEPS_SAVED = 200.0
 
 
 def max_analysed_active(n_units):
