@@ -1,7 +1,6 @@
 """Two-layer feedforward approximation of a recurrent network's fixed-point map."""
 
 import contextlib
-import functools
 import warnings
 from numbers import Integral, Real
 
@@ -21,7 +20,6 @@ from sklearn.utils import _safe_indexing, check_random_state, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from ._distillation import (
     MIN_HELD_OUT_FRACTION,
@@ -29,6 +27,7 @@ from ._distillation import (
     teacher_targets,
     variance_weighted_r2,
 )
+from ._thread_control import single_threaded_blas
 
 __all__ = ["FeedforwardApproximator"]
 
@@ -54,19 +53,16 @@ def _blas_threads(shape, n_hidden, n_outputs):
     return 1 if largest_product < _SINGLE_THREAD_MULTIPLY_ADDS else None
 
 
-@functools.lru_cache(maxsize=1)
-def _threadpool_controller():
-    """One controller, made on first use: entering its ``limit`` costs microseconds,
-    where ``threadpool_limits`` looks up the loaded libraries each time (about 0.2 ms)."""
-    return ThreadpoolController()
-
-
 def _blas_limit(shape, n_hidden, n_outputs):
-    """Context limiting BLAS to the thread count :func:`_blas_threads` chooses."""
-    threads = _blas_threads(shape, n_hidden, n_outputs)
-    if threads is None:
+    """Context limiting BLAS to the thread count :func:`_blas_threads` chooses.
+
+    The one-thread limit is the package's shared, reference-counted one
+    (``_thread_control.single_threaded_blas``), so it nests safely with the
+    transformer's kernels running in other threads.
+    """
+    if _blas_threads(shape, n_hidden, n_outputs) is None:
         return contextlib.nullcontext()
-    return _threadpool_controller().limit(limits=threads, user_api="blas")
+    return single_threaded_blas()
 
 
 def _check_validation_split(weight_val, weight_train):
