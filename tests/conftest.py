@@ -41,6 +41,14 @@ def euler_reference(network_arrays, U, dt, tol, max_steps, x0=None):
     return np.array(states), np.array(residuals), np.array(steps)
 
 
+def euler_and(method, network, X, **params):
+    """The rows of ``X`` solved by ``method="euler"`` and by ``method``, the same parameters
+    otherwise (``tol=1e-6`` unless given)."""
+    params.setdefault("tol", 1e-6)
+    return tuple(RecurrentFixedPointTransformer(network=network, method=m, **params).fit(X).solve(X)
+                 for m in ("euler", method))
+
+
 def fitted_arrays(transformer):
     return {
         "W": transformer.weights_,

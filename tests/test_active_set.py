@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import euler_and
 
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox._kernels.active_set import power_row_bounds, region_fixed_points
@@ -18,10 +19,7 @@ TOL = 1e-6
 
 
 def _pair(network, X, **params):
-    params.setdefault("tol", TOL)
-    euler = RecurrentFixedPointTransformer(network=network, **params).fit(X)
-    jumped = RecurrentFixedPointTransformer(network=network, method="active_set", **params).fit(X)
-    return euler.solve(X), jumped.solve(X)
+    return euler_and("active_set", network, X, **params)
 
 
 def _assert_same(euler, jumped, atol=1e-5):

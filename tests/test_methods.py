@@ -6,6 +6,7 @@ test_newton.py.
 
 import numpy as np
 import pytest
+from conftest import euler_and
 
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox.networks import (
@@ -20,10 +21,7 @@ TOL = 1e-6
 
 
 def _pair(network, X, **params):
-    euler = RecurrentFixedPointTransformer(network=network, tol=TOL, **params).fit(X)
-    anderson = RecurrentFixedPointTransformer(network=network, tol=TOL, method="anderson",
-                                              **params).fit(X)
-    return euler.solve(X), anderson.solve(X)
+    return euler_and("anderson", network, X, **params)
 
 
 def _assert_same(euler, anderson, atol=1e-5):
