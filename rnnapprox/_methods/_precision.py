@@ -33,8 +33,8 @@ def solve_mixed(method, family, drive, initial, settings, workers):
     as float64 Euler's except, rarely, for inputs within float32 rounding of a
     boundary between attractors (the user guide gives the measured agreement).
     """
-    switch = switch_tolerance(family, drive, settings.tol)
-    if switch is None or np.float32 not in family.dtypes:
+    switch = switch_tolerance(family, drive, settings.tol) if np.float32 in family.dtypes else None
+    if switch is None:
         return method.solve(family, drive, initial, settings, workers)
     n_rows = len(drive)
     windows = np.tile([np.inf, -1.0], (n_rows, 1))

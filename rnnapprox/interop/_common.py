@@ -258,6 +258,7 @@ def fixed_point_stability(network, result, X=None):
     """
     from rnnapprox import RecurrentFixedPointTransformer
     from rnnapprox._activations import get_activation
+    from rnnapprox._families import RateFamily
     from rnnapprox.networks import GRUNetwork, RateNetwork
 
     states = getattr(result, "states", result)
@@ -283,24 +284,21 @@ def fixed_point_stability(network, result, X=None):
     else:
         if not isinstance(network, RateNetwork):
             raise TypeError(f"fixed_point_stability takes a RateNetwork or a GRUNetwork; got {network!r}.")
-        slope = get_activation(network.activation).slope
         input_weights = getattr(network, "input_weights", None)
         n_features = np.shape(network.weights)[0] if input_weights is None else np.shape(input_weights)[1]
         arrays = network.validated_arrays(n_features)
-        weights, tau = arrays["weights"], arrays["tau"]
+        family = RateFamily(**{name: arrays[name] for name in RateFamily.attributes})
+        weights = family.weights
         if states.ndim != 2 or states.shape[1] != weights.shape[0]:
             raise ValueError(
                 f"states must have shape (n_samples, {weights.shape[0]}) for this network; "
                 f"got {states.shape}."
             )
-        slopes = slope(np.where(converged[:, None], states, 0.0))
-        identity = np.eye(weights.shape[0])
+        slope = get_activation(family.activation).slope
         for i in np.flatnonzero(converged):
-            scaled = weights * slopes[i]  # W D
-            jacobian = (scaled - identity) / tau[:, np.newaxis]
-            eigenvalues = np.linalg.eigvals(jacobian)
+            eigenvalues = np.linalg.eigvals(family.jacobian(states[i], None))
             leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
-            radius[i] = np.abs(np.linalg.eigvals(slopes[i][:, np.newaxis] * weights)).max()  # D W
+            radius[i] = np.abs(np.linalg.eigvals(slope(states[i])[:, np.newaxis] * weights)).max()  # D W
     continuous = converged & (leading.real < 0)
     discrete = converged & (radius < 1)
     return Bunch(
