@@ -1,15 +1,11 @@
 """The GRU network family (PyTorch's ``nn.GRU`` cell) on its hidden state ``h``."""
 
 import numpy as np
+from scipy.special import expit
 
 from .._kernels import GRU
 from .._kernels.gru import gru_model
 from ._base import Family
-
-
-def _sigmoid(value):
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-value))
 
 
 class GRUFamily(Family):
@@ -46,8 +42,8 @@ class GRUFamily(Family):
         """``r``, ``z``, ``n`` and ``q_n = W_hn h + b_hn`` at one state."""
         n = self.n_units
         hidden = self.weights @ state + self.hidden_bias
-        reset = _sigmoid(drive[:n] + hidden[:n])
-        update = _sigmoid(drive[n : 2 * n] + hidden[n : 2 * n])
+        reset = expit(drive[:n] + hidden[:n])
+        update = expit(drive[n : 2 * n] + hidden[n : 2 * n])
         candidate = np.tanh(drive[2 * n :] + reset * hidden[2 * n :])
         return reset, update, candidate, hidden[2 * n :]
 
