@@ -41,6 +41,21 @@ def euler_reference(network_arrays, U, dt, tol, max_steps, x0=None):
     return np.array(states), np.array(residuals), np.array(steps)
 
 
+@pytest.fixture
+def analyse_every_region(monkeypatch):
+    """Let method="active_set" analyse regions of the small networks tests use.
+
+    Its cost model hands networks below about 64 units to plain Euler (a region's
+    analysis has a fixed cost no Euler step of so small a network repays);
+    tests of the certificate itself set that fixed cost to zero.
+    ``test_active_set.test_small_networks_are_integrated_by_euler`` checks the
+    hand-over.
+    """
+    from rnnapprox._methods import active_set
+
+    monkeypatch.setattr(active_set, "ANALYSIS_FIXED_FLOPS", 0.0)
+
+
 def euler_and(method, network, X, **params):
     """The rows of ``X`` solved by ``method="euler"`` and by ``method``, the same parameters
     otherwise (``tol=1e-6`` unless given)."""

@@ -6,7 +6,7 @@ from conftest import euler_and
 
 from rnnapprox import RecurrentFixedPointTransformer
 from rnnapprox._kernels.active_set import power_row_bounds, region_fixed_points
-from rnnapprox._methods.active_set import POWER_DECAY, ActiveSetCertifier
+from rnnapprox._methods.active_set import POWER_DECAY, ActiveSetCertifier, max_analysed_active
 from rnnapprox.networks import (
     RateNetwork,
     random_ei_network,
@@ -16,6 +16,10 @@ from rnnapprox.networks import (
 )
 
 TOL = 1e-6
+
+# The certificate on networks small enough to be quick; the cost model's hand-over
+# of small networks to Euler is tested on its own at the end.
+pytestmark = pytest.mark.usefixtures("analyse_every_region")
 
 
 def _pair(network, X, **params):
@@ -247,3 +251,21 @@ def test_newton_is_a_deprecated_alias_of_active_set():
     a, b = old.solve(X), new.solve(X)
     for key in ("states", "n_steps", "status", "residual"):
         np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("network, n_features", [
+    (soft_wta(n_partitions=4, units_per_partition=8, n_inhibitory=4, random_state=0), 4),
+    (random_ei_network(40, 10, n_inputs=3, random_state=0), 3),
+], ids=["wta36", "ei50"])
+def test_small_networks_are_integrated_by_euler(network, n_features, monkeypatch):
+    monkeypatch.undo()  # the package's own cost model
+    assert max_analysed_active(network.n_units) == 0
+    X = np.random.default_rng(0).uniform(0.0, 1.0, size=(100, n_features))
+    euler, jumped = _pair(network, X)
+    for key in ("states", "residual", "n_steps", "status"):
+        np.testing.assert_array_equal(getattr(jumped, key), getattr(euler, key), err_msg=key)
+
+
+def test_networks_large_enough_analyse_their_regions():
+    assert max_analysed_active(100) > 10
+    assert max_analysed_active(1000) > max_analysed_active(100)

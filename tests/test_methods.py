@@ -85,6 +85,7 @@ def test_rows_that_never_converge_keep_euler_status():
 
 
 @pytest.mark.parametrize("method", ["anderson", "active_set"])
+@pytest.mark.usefixtures("analyse_every_region")
 def test_float32_and_n_jobs(method):
     network = soft_wta(n_partitions=3, units_per_partition=8, n_inhibitory=4, random_state=0)
     X = np.random.default_rng(5).uniform(0.0, 1.0, size=(150, 3))

@@ -75,12 +75,11 @@ class RateFamily(Family):
             group = np.flatnonzero((sizes == size) & ok_sets)
             if size == 0 or group.size == 0:
                 continue
-            blocks = np.empty((group.size, size, size))
-            for b, k in enumerate(group):
-                m = masks[k]
-                blocks[b] = weights[np.ix_(m, m)]
-                blocks[b] -= np.eye(size)
-                blocks[b] *= scale[m][:, np.newaxis]
-                blocks[b] += np.eye(size)
+            # The active units of each set, one row per set: I + S_A (W_AA - I) for all at once.
+            index = np.nonzero(masks[group])[1].reshape(group.size, size)
+            blocks = weights[index[:, :, np.newaxis], index[:, np.newaxis, :]]
+            blocks -= np.eye(size)
+            blocks *= scale[index][:, :, np.newaxis]
+            blocks += np.eye(size)
             ok_sets[group] = np.abs(np.linalg.eigvals(blocks)).max(axis=1) < 1.0
         return ok_sets[np.ravel(inverse)]

@@ -1,14 +1,18 @@
 """Kernel pieces of ``method="active_set"``: certified jumps for relu rate networks.
 
-In the row loop a row also leaves as ``CERTIFIED`` when its candidate fixed point
-passes :func:`certificate_holds`, and as ``SETTLED`` when it has no candidate
-tried for its active set, that set has not changed for ``settle_steps`` steps and
-has at most ``max_active`` units (a larger region is not worth analysing). A
-change of active set drops the candidate (a ``RETIRED`` row stays so). The
-per-row inputs carry each row's mode, candidate and region bounds; the row loop
-itself resumes each row at its step count with its residual windows.
-:func:`region_fixed_points` and :func:`power_row_bounds` compute candidates and
-region bounds; the proof is in the user guide.
+Every ``check`` steps (the steps between are the row loop's plain Euler steps,
+with no bookkeeping) a row compares its active set with the last check's; a
+change drops its candidate. At a check a row also leaves as ``CERTIFIED`` when
+its candidate fixed point passes :func:`certificate_holds`, and as ``SETTLED``
+when it has no candidate tried for its active set, that set has been the same
+at the checks of the last ``settle_steps`` steps and has at most
+``max_active`` units (a larger region is not worth analysing). A ``RETIRED``
+row stays plain Euler. The per-row inputs carry each row's mode, candidate
+and region bounds; the row loop itself resumes each row at its step count with
+its residual windows. :func:`region_fixed_points` and :func:`power_row_bounds`
+compute candidates and region bounds; the proof is in the user guide. A change
+of set and back between two checks goes unseen: harmless, as the certificate
+itself proves that the row stays in its candidate's region.
 """
 
 import numba
@@ -20,22 +24,24 @@ from ._linalg import solve_in_place
 #: Candidate modes of a row: none tried yet for the current active set, tried and
 #: none found, candidate given, and no more tries (plain Euler from now on).
 FRESH, NO_CANDIDATE, CANDIDATE, RETIRED = -1, 0, 1, 2
-N_INTS = 2  # mode, steps with an unchanged active set
-_MODE, _UNCHANGED = 0, 1
-# Per-slot floats: candidate (n), row bounds (n), then period J, residual norm, max c.
+N_INTS = 3  # mode, steps with an unchanged active set (-1: none recorded yet), next check
+_MODE, _UNCHANGED, _NEXT_CHECK = 0, 1, 2
+# Per-slot floats: candidate (n), row bounds (n), then period J, residual norm,
+# max c, then the active set at the last check (n, 1.0 where active).
 _PERIOD, _RESIDUAL_NORM, _MAX_BOUND = 0, 1, 2
 
 
 @numba.njit(inline="always")
 def n_floats(n):
-    return 2 * n + 3
+    return 3 * n + 3
 
 
 @numba.njit(inline="always")
 def load(slot_m, slot_i, i, r, ib, n, row_data):
     modes, candidates, bounds, infos = row_data
     slot_i[i, ib + _MODE] = modes[r]
-    slot_i[i, ib + _UNCHANGED] = 0
+    slot_i[i, ib + _UNCHANGED] = -1
+    slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS]  # a check at once
     if modes[r] == CANDIDATE:
         for j in range(n):
             slot_m[i, j] = candidates[r, j]
@@ -75,34 +81,43 @@ def certificate_holds(slot_f, slot_m, i, base, n, step, max_steps, tol):
 
 
 @numba.njit(inline="always")
+def plain_euler(options, slot_i, i, ib):
+    """Whether slot ``i`` takes the row loop's plain Euler step: retired, or not at a check."""
+    return slot_i[i, ib + _MODE] == RETIRED or slot_i[i, STEPS] < slot_i[i, ib + _NEXT_CHECK]
+
+
+@numba.njit(inline="always")
 def decide(options, slot_f, slot_m, slot_i, i, base, ib, n, residual, largest, tol, max_steps):
-    """Exit code of slot ``i`` (with ``CERTIFIED`` and ``SETTLED``) or ``ADVANCE``."""
-    settle_steps, max_active = options
+    """Exit code of slot ``i`` at a check (with ``CERTIFIED`` and ``SETTLED``) or ``ADVANCE``."""
+    settle_steps, max_active, check = options
     code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
     if code != ADVANCE:
         return code
+    slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS] + check
+    pattern = 2 * n + 3
+    unchanged = slot_i[i, ib + _UNCHANGED]
+    same = unchanged >= 0
+    count = 0
+    for j in range(n):
+        active = slot_f[i, j] > 0.0
+        same = same and active == (slot_m[i, pattern + j] > 0.0)
+        slot_m[i, pattern + j] = 1.0 if active else 0.0
+        count += active
+    if same:
+        slot_i[i, ib + _UNCHANGED] = unchanged + check
+    else:
+        if unchanged >= 0:
+            slot_i[i, ib + _MODE] = FRESH  # a new active set: a candidate may be tried for it
+        slot_i[i, ib + _UNCHANGED] = 0
     mode = slot_i[i, ib + _MODE]
     if mode == CANDIDATE and certificate_holds(slot_f, slot_m, i, base, n, slot_i[i, STEPS], max_steps,
                                                tol):
         return CERTIFIED
     if mode == FRESH and slot_i[i, ib + _UNCHANGED] >= settle_steps:
-        count = 0
-        for j in range(n):
-            if slot_f[i, j] > 0.0:
-                count += 1
         if count <= max_active:
             return SETTLED
+        slot_i[i, ib + _MODE] = NO_CANDIDATE  # too large to analyse: wait for the set to change
     return ADVANCE
-
-
-@numba.njit(inline="always")
-def after_advance(slot_i, i, ib, changed):
-    if changed:
-        slot_i[i, ib + _UNCHANGED] = 0
-        if slot_i[i, ib + _MODE] != RETIRED:
-            slot_i[i, ib + _MODE] = FRESH
-    else:
-        slot_i[i, ib + _UNCHANGED] += 1
 
 
 @jit(nogil=True)

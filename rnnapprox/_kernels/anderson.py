@@ -1,8 +1,13 @@
 """Kernel pieces of ``method="anderson"``: Anderson(m) mixing of the Euler map, per slot.
 
-A row follows the Euler trajectory exactly until its gate opens (the residual
-shrinking over the last ``gate`` steps, and for piecewise-linear activations its
-region unchanged meanwhile). It then saves its Euler state ``x_w`` and iterates
+A row follows the Euler trajectory exactly until its gate opens: every
+``check`` steps the row's residual is compared with the last check's, and the
+gate opens after ``gate`` checks in a row with a smaller residual, if
+accelerating the row pays (:func:`_pays`, asked once). Between checks the row
+takes the row loop's plain Euler step, with no bookkeeping at all: a step
+taken through the method's branch costs about twice a plain one at N = 50,
+so the method's per-step overhead is one check in ``check`` steps.
+At the gate the row saves its Euler state ``x_w`` and iterates
 Anderson(m) on the Euler map ``G(x) = x + (dt / tau) (W f(x) + d - x)``, with the
 same one matrix product per block. The attempt ends with convergence (the row
 leaves ``accelerated``) or is abandoned (the region left that of ``x_w``, a
@@ -19,19 +24,21 @@ from ._common import ADVANCE, CONVERGED, HANDLED, STEPS, euler_exit
 from ._linalg import solve_in_place
 
 #: Tuning, packed in one float array (one specialisation): memory m, damping beta,
-#: gate length, Anderson iterations per attempt, attempts per row, residual growth
-#: (over the attempt's best) that aborts an attempt, and the cost of verifying a
-#: found point in flops per cubed region size (0: nothing to verify).
-MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH, VERIFY_FLOPS = 0, 1, 2, 3, 4, 5, 6
-DEFAULTS = np.array([5.0, 1.0, 10.0, 60.0, 3.0, 10.0, 100.0])
+#: gate length (in checks), Anderson iterations per attempt, attempts per row,
+#: residual growth (over the attempt's best) that aborts an attempt, the cost of
+#: verifying a found point in flops per cubed region size (0: nothing to verify),
+#: and the steps between checks.
+MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH, VERIFY_FLOPS, CHECK = range(8)
+DEFAULTS = np.array([5.0, 1.0, 2.0, 60.0, 3.0, 10.0, 100.0, 5.0])
 MAX_MEMORY = 8
 
 # Per-slot integers, after the row loop's own.
-_MODE, _SETTLED, _SAVED_STEPS, _EXTRA, _ITERATIONS, _ATTEMPTS, _HISTORY, _POSITION = range(8)
-N_INTS = 8
+_MODE, _SETTLED, _SAVED_STEPS, _EXTRA, _ITERATIONS, _ATTEMPTS, _HISTORY, _POSITION, _NEXT_CHECK = range(9)
+N_INTS = 9
 # Per-slot floats after the vectors saved x, last x, last G(x) - x and the
 # memory of differences (each n, n, n, m n, m n).
 _PREVIOUS, _SAVED_PREVIOUS, _BEST = range(3)
+_TAIL = 3
 
 
 @numba.njit(inline="always")
@@ -41,7 +48,7 @@ def memory_of(options):
 
 @numba.njit(inline="always")
 def n_floats(options, n):
-    return (3 + 2 * memory_of(options)) * n + 3
+    return (3 + 2 * memory_of(options)) * n + _TAIL
 
 
 @numba.njit(inline="always")
@@ -58,26 +65,27 @@ def load(slot_m, slot_i, i, ib):
     slot_i[i, ib + _SETTLED] = 0
     slot_i[i, ib + _EXTRA] = 0
     slot_i[i, ib + _ATTEMPTS] = 0
-    slot_m[i, m_end - 3 + _PREVIOUS] = np.inf
+    slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS]  # a check at once
+    slot_m[i, m_end - _TAIL + _PREVIOUS] = np.inf  # (also: no state of a last check yet)
 
 
 @numba.njit(inline="always")
 def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regions):
     """Whether accelerating this row can save more than verifying its end point costs.
 
-    The Euler steps still needed are estimated from the residual's last
-    contraction ``residual / previous`` (at most the ``steps_left``); each
-    costs ``2 n^2`` flops. Verifying
-    the point Anderson finds costs ``VERIFY_FLOPS |A|^3`` (an eigenvalue problem
-    of the region ``A`` for piecewise-linear activations, of the whole state
-    otherwise). A row whose saving is smaller goes on by Euler: it is then
-    integrated exactly as by ``method="euler"``.
+    The Euler steps still needed are estimated from the residual's contraction
+    since the last check, ``(residual / previous)^(1 / check)`` per step (at most the
+    ``steps_left``); each costs ``2 n^2`` flops. Verifying the point Anderson
+    finds costs ``VERIFY_FLOPS |A|^3`` (an eigenvalue problem of the region
+    ``A`` for piecewise-linear activations, of the whole state otherwise). A
+    row whose saving is smaller goes on by Euler: it is then integrated
+    exactly as by ``method="euler"``.
     """
     if options[VERIFY_FLOPS] == 0.0:
         return True
     if not (residual < previous and tol > 0.0):
         return False
-    remaining = min(np.log(residual / tol) / -np.log(residual / previous), steps_left)
+    remaining = min(options[CHECK] * np.log(residual / tol) / -np.log(residual / previous), steps_left)
     size = n
     if track_regions:
         size = 0
@@ -90,19 +98,30 @@ def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regi
 @numba.njit(inline="always")
 def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib, n, residual, largest,
            tol, max_steps, track_regions):
-    """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move)."""
-    tail = slot_m.shape[1] - 3
+    """Exit code of slot ``i``, ``ADVANCE`` (an Euler step) or ``HANDLED`` (an Anderson move).
+
+    Called at a row's checks (see :func:`plain_euler`) and at every Anderson iteration.
+    """
+    tail = slot_m.shape[1] - _TAIL
     finite = np.isfinite(residual) and np.isfinite(largest)
     if slot_i[i, ib + _MODE] == 0:
         code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
-        if code != ADVANCE or slot_i[i, ib + _ATTEMPTS] >= options[ATTEMPTS]:
-            return code  # (a row out of attempts is plain Euler: no more bookkeeping)
-        if residual < slot_m[i, tail + _PREVIOUS]:
+        if code != ADVANCE:
+            return code
+        slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS] + int(options[CHECK])
+        # Settled: a smaller residual than at the last check and, for
+        # piecewise-linear activations, the region of the last check (whose
+        # state is kept where an attempt saves x_w).
+        steady = residual < slot_m[i, tail + _PREVIOUS]
+        if track_regions:
+            for j in range(n):
+                steady = steady and (slot_f[i, j] > 0.0) == (slot_m[i, j] > 0.0)
+                slot_m[i, j] = slot_f[i, j]
+        if steady:
             slot_i[i, ib + _SETTLED] += 1
         else:
             slot_i[i, ib + _SETTLED] = 0
-        gate_open = (slot_i[i, ib + _SETTLED] >= options[GATE]
-                     and slot_i[i, ib + _ATTEMPTS] < options[ATTEMPTS])
+        gate_open = slot_i[i, ib + _SETTLED] >= options[GATE]
         if gate_open and not _pays(options, slot_f, i, n, residual, slot_m[i, tail + _PREVIOUS], tol,
                                    max_steps - slot_i[i, STEPS], track_regions):
             gate_open = False
@@ -138,7 +157,7 @@ def _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, res
     rate_scale = model[1]
     gram, rhs = work_scratch
     m = memory_of(options)
-    tail = slot_m.shape[1] - 3
+    tail = slot_m.shape[1] - _TAIL
     saved, last_x, last_f = 0, n, 2 * n
     delta_x, delta_f = 3 * n, (3 + m) * n
     abandon = not finite or slot_i[i, ib + _ITERATIONS] >= options[ITERATIONS]
@@ -153,6 +172,7 @@ def _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, res
         for j in range(n):
             slot_f[i, j] = slot_m[i, saved + j]
         slot_i[i, STEPS] = slot_i[i, ib + _SAVED_STEPS]
+        slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS]
         slot_m[i, tail + _PREVIOUS] = slot_m[i, tail + _SAVED_PREVIOUS]
         slot_i[i, ib + _MODE] = 0
         slot_i[i, ib + _SETTLED] = 0
@@ -206,9 +226,14 @@ def _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, res
 
 
 @numba.njit(inline="always")
-def after_advance(slot_i, i, ib, changed, track_regions):
-    if changed and track_regions:
-        slot_i[i, ib + _SETTLED] = 0
+def plain_euler(options, slot_i, i, ib):
+    """Whether slot ``i`` takes the row loop's plain Euler step: not iterating and not at a check.
+
+    A row out of attempts (or told acceleration will not pay) is plain from then on.
+    """
+    if slot_i[i, ib + _MODE] != 0:
+        return False
+    return slot_i[i, ib + _ATTEMPTS] >= options[ATTEMPTS] or slot_i[i, STEPS] < slot_i[i, ib + _NEXT_CHECK]
 
 
 @numba.njit(inline="always")

@@ -71,7 +71,7 @@ def gated_field(model, slot_f, work, i):
 
 @numba.njit(inline="always")
 def gated_advance(model, slot_f, work, i):
-    """Euler step of ``(h, z, r)``; the z-gate rescales the time of ``h``. Never a region change."""
+    """Euler step of ``(h, z, r)``; the z-gate rescales the time of ``h``."""
     gains, dt = model[2], model[3]
     g = work[0]
     n = gains.shape[1]
@@ -80,4 +80,3 @@ def gated_advance(model, slot_f, work, i):
         slot_f[i, j] += dt * _gate(slot_f[i, n + j], gains[0, j], gains[1, j]) * g[i, j]
         slot_f[i, n + j] += gains[4, j] * g[i, n + j]
         slot_f[i, 2 * n + j] += gains[5, j] * g[i, 2 * n + j]
-    return False

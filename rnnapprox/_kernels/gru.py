@@ -71,9 +71,8 @@ def gru_field(model, slot_f, work, i):
 
 @numba.njit(inline="always")
 def gru_advance(model, slot_f, work, i):
-    """Euler step ``h += dt (1 - z) (n - h)``; with ``dt = 1`` the GRU cell's own update. No regions."""
+    """Euler step ``h += dt (1 - z) (n - h)``; with ``dt = 1`` the GRU cell's own update."""
     dt = model[2]
     g, _, _, keep = work
     for j in range(g.shape[1]):
         slot_f[i, j] += dt * keep[i, j] * g[i, j]
-    return False

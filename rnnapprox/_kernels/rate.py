@@ -53,12 +53,8 @@ def rate_field(model, slot_f, work, i):
 
 @numba.njit(inline="always")
 def rate_advance(model, slot_f, work, i):
-    """Euler step ``x += (dt / tau) g``; whether any unit changed sign (relu: its region)."""
+    """Euler step ``x += (dt / tau) g``."""
     rate_scale = model[1]
     g = work[0]
-    changed = False
     for j in range(g.shape[1]):
-        before = slot_f[i, j] > 0.0
         slot_f[i, j] += rate_scale[j] * g[i, j]
-        changed |= before != (slot_f[i, j] > 0.0)  # no short circuit: the loop vectorizes
-    return changed

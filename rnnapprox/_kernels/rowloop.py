@@ -166,7 +166,8 @@ def _row_loop_source(family, method):
         base = n_state + drive.shape[1]
         ib = SLOT_INTS
         if method == ANDERSON:
-            scratch = anderson.scratch(options[0])
+            tuning, track_regions = options  # unpacked once: no reference counting in the loop
+            scratch = anderson.scratch(tuning)
             slot_m = np.empty((size, anderson.n_floats(options[0], n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + anderson.N_INTS), dtype=np.int64)
         elif method == ACTIVE_SET:
@@ -211,26 +212,25 @@ def _row_loop_source(family, method):
                     residual, largest = gated_field(model, slot_f, work, i)
                 else:
                     residual, largest = gru_field(model, slot_f, work, i)
-                if method == ANDERSON:
-                    code = anderson.decide(model, options[0], scratch, slot_f, slot_m, slot_i, g, i, base, ib,
-                                           n_state, residual, largest, tol, max_steps, options[1])
-                elif method == ACTIVE_SET:
+                # A row a method is working on (a check, an Anderson iteration)
+                # takes the method's branch; every other row the plain Euler step,
+                # compiled as tight as method="euler"'s.
+                if method == ANDERSON and not anderson.plain_euler(tuning, slot_i, i, ib):
+                    code = anderson.decide(model, tuning, scratch, slot_f, slot_m, slot_i, g, i, base, ib,
+                                           n_state, residual, largest, tol, max_steps, track_regions)
+                elif method == ACTIVE_SET and not active_set.plain_euler(options, slot_i, i, ib):
                     code = active_set.decide(options, slot_f, slot_m, slot_i, i, base, ib, n_state, residual,
                                              largest, tol, max_steps)
                 else:
                     code = euler_exit(slot_f, slot_i, i, base, residual, largest, tol, max_steps)
                 if code == ADVANCE:
                     if family == RATE:
-                        changed = rate_advance(model, slot_f, work, i)
+                        rate_advance(model, slot_f, work, i)
                     elif family == GATED:
-                        changed = gated_advance(model, slot_f, work, i)
+                        gated_advance(model, slot_f, work, i)
                     else:
-                        changed = gru_advance(model, slot_f, work, i)
+                        gru_advance(model, slot_f, work, i)
                     slot_i[i, STEPS] += 1
-                    if method == ANDERSON:
-                        anderson.after_advance(slot_i, i, ib, changed, options[1])
-                    elif method == ACTIVE_SET:
-                        active_set.after_advance(slot_i, i, ib, changed)
                     continue
                 if code == HANDLED:
                     continue

@@ -24,9 +24,13 @@ from .._kernels.active_set import (
     region_fixed_points,
 )
 from ._base import SolverMethod, resume_arrays
+from .euler import Euler
 
-#: A row whose relu active set has not changed for this many Euler steps gets the
-#: fixed point of that set as candidate ...
+#: A row looks at its active set every CHECK_STEPS Euler steps (the steps between
+#: are plain Euler steps, without bookkeeping) ...
+CHECK_STEPS = 5
+#: ... and a row whose relu active set has been the same at the checks of this
+#: many Euler steps gets the fixed point of that set as candidate ...
 SETTLE_STEPS = 10
 #: ... and a row that has settled this many times without being certified (an
 #: oscillating or chaotic row, each set change a round trip to Python) goes on
@@ -44,18 +48,21 @@ POWER_LIMIT = 512
 POWER_DECAY = 0.5
 
 #: Cost model: a region's analysis costs about ANALYSIS_FLOPS * |A|^3 flops
-#: (eigenvalues and some 60 powers of M_AA) and is made only when that is at most
-#: STEPS_SAVED Euler steps of 2 N^2 flops, about what one certified row saves (in
-#: random E/I networks each region serves about one row). The rule depends on the
-#: active set's size alone, so a row's result does not depend on the other rows of
-#: the call.
+#: (eigenvalues and some 60 powers of M_AA) plus ANALYSIS_FIXED_FLOPS (LAPACK calls
+#: and Python's share: about 100 us here, counted in flops of the Euler step's
+#: matrix product) and is made only when that is at most STEPS_SAVED Euler steps
+#: of 2 N^2 flops, about what one certified row saves (in random E/I networks each
+#: region serves about one row). The rule depends on the active set's size alone,
+#: so a row's result does not depend on the other rows of the call.
 ANALYSIS_FLOPS = 140.0
+ANALYSIS_FIXED_FLOPS = 1.5e6
 STEPS_SAVED = 200.0
 
 
 def max_analysed_active(n_units):
-    """Largest active set whose region is analysed, for a network of ``n_units``."""
-    return int((STEPS_SAVED * 2.0 * n_units**2 / ANALYSIS_FLOPS) ** (1.0 / 3.0))
+    """Largest active set whose region is analysed, for a network of ``n_units`` (0: none)."""
+    budget = STEPS_SAVED * 2.0 * n_units**2 - ANALYSIS_FIXED_FLOPS
+    return int((max(budget, 0.0) / ANALYSIS_FLOPS) ** (1.0 / 3.0))
 
 #: A region whose powers grow beyond this (unstable, or so non-normal that the
 #: certificate would need ``||x - x*||`` a million times below the margins) is given up.
@@ -238,10 +245,13 @@ class ActiveSet(SolverMethod):
     def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         if dtype != np.float64:
             raise ValueError("method='active_set' computes in float64 only.")
+        if max_analysed_active(family.n_units) < 1:
+            # No region of so small a network is worth its analysis: plain Euler.
+            return Euler().solve(family, drive, initial, settings, workers, start, dtype)
         tol, max_steps = settings.tol, settings.max_steps
         certifier = ActiveSetCertifier(family.weights, settings.dt / family.tau)
         model = family.kernel_model(settings.dt)
-        options = (SETTLE_STEPS, max_analysed_active(family.n_units))
+        options = (SETTLE_STEPS, max_analysed_active(family.n_units), CHECK_STEPS)
         n_rows, n_units = drive.shape
         result = empty_result(n_rows, n_units)
         first_steps, windows = resume_arrays(start, n_rows)
