@@ -6,14 +6,24 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 
+def best_times(functions, repeats):
+    """Smallest wall time of each function over ``repeats`` interleaved rounds.
+
+    Interleaving exposes every function to the same background load; the minimum
+    is the run least disturbed by it.
+    """
+    times = np.full(len(functions), np.inf)
+    for _ in range(repeats):
+        for i, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            times[i] = min(times[i], time.perf_counter() - start)
+    return times
+
+
 def best_time(function, repeats):
     """Smallest wall time of ``repeats`` calls of ``function()`` (the least disturbed run)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_times([function], repeats)[0]
 
 
 def blas_description():

@@ -32,6 +32,7 @@ import time
 import warnings
 
 import numpy as np
+from _common import best_times
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -50,21 +51,6 @@ def winners(rates):
     excitatory = rates[:, : N_PARTITIONS * UNITS_PER_PARTITION]
     partitions = excitatory.reshape(len(rates), N_PARTITIONS, UNITS_PER_PARTITION)
     return partitions.mean(axis=2).argmax(axis=1)
-
-
-def best_times(functions, repeats):
-    """Smallest wall time of each function over ``repeats`` interleaved rounds.
-
-    Interleaving exposes every function to the same background load; the minimum
-    is the run least disturbed by it.
-    """
-    times = np.full(len(functions), np.inf)
-    for _ in range(repeats):
-        for i, function in enumerate(functions):
-            start = time.perf_counter()
-            function()
-            times[i] = min(times[i], time.perf_counter() - start)
-    return times
 
 
 def timed_fit(estimator, X, y, repeats):

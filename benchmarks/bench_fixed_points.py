@@ -26,7 +26,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import best_time, blas_description, jax_euler, jax_gemm_rate, numpy_euler
+from _common import best_time, best_times, blas_description, jax_euler, jax_gemm_rate, numpy_euler
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 from threadpoolctl import threadpool_limits
@@ -322,21 +322,18 @@ def method_scan(repeats):
     for n_exc, rows in ((40, 3000), (90, 3000), (250, 1000), (500, 500), (830, 300)):
         network = random_ei_network(n_exc, 10, spectral_radius=1.1, random_state=0)
         cases.append((f"random E/I N={network.n_units}", network, 10, rows))
-    print(f"\ntime over euler's (warm, best of {repeats}; < 1 is faster) and steps per row; "
-          f"BLAS: {blas_description()}")
+    print(f"\ntime over euler's (warm, best of {repeats} interleaved rounds; < 1 is faster) and steps "
+          f"per row; BLAS: {blas_description()}")
     names = [f"{m} {p}" for m, p in CONTENDERS[1:]]
     print(f"{'network':<22} {'rows':>5} {'euler s':>8} " + " ".join(f"{n:>20}" for n in names))
     for label, network, n_features, n_rows in cases:
         U = np.random.default_rng(0).uniform(0.0, 1.0, size=(n_rows, n_features))
-        times = {}
-        for method, precision in CONTENDERS:
-            rnn = RecurrentFixedPointTransformer(network=network, method=method, precision=precision,
-                                                 random_state=0).fit(U)
-            result = rnn.solve(U)
-            times[method, precision] = (best_time(lambda rnn=rnn, U=U: rnn.solve(U), repeats),
-                                        result.n_steps.mean())
-        euler = times["euler", "float64"][0]
-        cells = " ".join(f"{times[c][0] / euler:>9.2f} ({times[c][1]:>6.0f})" for c in CONTENDERS[1:])
+        solvers = [RecurrentFixedPointTransformer(network=network, method=method, precision=precision,
+                                                  random_state=0).fit(U) for method, precision in CONTENDERS]
+        steps = [rnn.solve(U).n_steps.mean() for rnn in solvers]  # (also compiles)
+        seconds = best_times([lambda rnn=rnn, U=U: rnn.solve(U) for rnn in solvers], repeats)
+        euler = seconds[0]
+        cells = " ".join(f"{t / euler:>9.2f} ({s:>6.0f})" for t, s in zip(seconds[1:], steps[1:]))
         print(f"{label:<22} {n_rows:>5} {euler:>8.3f} {cells}", flush=True)
 
 
@@ -406,7 +403,7 @@ def main():
         peers_benchmark(repeats=3)
         return
     if args.method_scan and not (args.scaling or args.methods or args.peers or args.all):
-        method_scan(repeats=2)
+        method_scan(repeats=3)
         return
     main_benchmark(n_partitions=6, n_rows=n_rows, n_sample=5 if args.quick else 20, repeats=repeats)
     if args.scaling:
@@ -417,7 +414,7 @@ def main():
     if args.peers:
         peers_benchmark(repeats=3)
     if args.method_scan:
-        method_scan(repeats=2)
+        method_scan(repeats=3)
     if args.startup:
         startup_benchmark()
     if args.approximator:

@@ -166,9 +166,9 @@ def _row_loop_source(family, method):
         base = n_state + drive.shape[1]
         ib = SLOT_INTS
         if method == ANDERSON:
-            tuning, track_regions = options  # unpacked once: no reference counting in the loop
+            tuning, track_regions = options
             scratch = anderson.scratch(tuning)
-            slot_m = np.empty((size, anderson.n_floats(options[0], n_state)), dtype=initial.dtype)
+            slot_m = np.empty((size, anderson.n_floats(tuning, n_state)), dtype=initial.dtype)
             slot_i = np.zeros((size, ib + anderson.N_INTS), dtype=np.int64)
         elif method == ACTIVE_SET:
             slot_m = np.empty((size, active_set.n_floats(n_state)), dtype=initial.dtype)
