@@ -26,10 +26,13 @@ from ._linalg import solve_in_place
 #: Tuning, packed in one float array (one specialisation): memory m, damping beta,
 #: gate length (in checks), Anderson iterations per attempt, attempts per row,
 #: residual growth (over the attempt's best) that aborts an attempt, the cost of
-#: verifying a found point in flops per cubed region size (0: nothing to verify),
-#: and the steps between checks.
+#: verifying a found point in flops per cubed region size (0: nothing to verify;
+#: LAPACK's eigenvalues take about 100 |A|^3, and the margin of 1.5 pays for the
+#: Anderson iterations, several Euler steps' worth each at N = 50, and for the
+#: contraction estimate's optimism: measured on random E/I networks), and the
+#: steps between checks.
 MEMORY, BETA, GATE, ITERATIONS, ATTEMPTS, GROWTH, VERIFY_FLOPS, CHECK = range(8)
-DEFAULTS = np.array([5.0, 1.0, 2.0, 60.0, 3.0, 10.0, 100.0, 5.0])
+DEFAULTS = np.array([5.0, 1.0, 2.0, 60.0, 3.0, 10.0, 150.0, 8.0])
 MAX_MEMORY = 8
 
 # Per-slot integers, after the row loop's own.
