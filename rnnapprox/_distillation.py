@@ -16,8 +16,15 @@ from sklearn.metrics import r2_score
 # fraction of each feature's standard deviation, clipped to the range of X.
 _JITTER = 0.1
 # Warm training rounds (after new rows or hidden units) start near a solution: they
-# get this fraction of max_iter, which bounds the cost of a round.
-_WARM_ROUND_FRACTION = 0.25
+# get at most this many iterations (and stop earlier when the held-out score stalls),
+# which bounds the cost of a round.
+_WARM_ROUND_ITERATIONS = 200
+# Each round draws as many new rows as there are training rows (up to the budget):
+# doubling reaches a given number of rows in few rounds, each a warm training.
+_DRAW_FACTOR = 1.0
+# A round "stalls" when it removed less than this fraction of the unexplained
+# variance 1 - score (held-out and training alike); the width grows only then.
+_STALL_FRACTION = 0.1
 # Share of the new rows whose seeds are chosen in proportion to the current
 # squared error (the rest uniformly, so that the whole distribution of X stays covered).
 _ERROR_SHARE = 0.5
@@ -71,6 +78,13 @@ def draw_inputs(X, row_errors, n_new, rng):
     return np.clip(X[seeds] + noise, X.min(axis=0), X.max(axis=0))
 
 
+def _stalled(scores):
+    """Whether the last round removed less than ``_STALL_FRACTION`` of the unexplained variance."""
+    if len(scores) < 2:
+        return False
+    return scores[-1] - scores[-2] < _STALL_FRACTION * (1.0 - scores[-2])
+
+
 class DistillationLoop:
     """Train on teacher rows until a held-out score reaches a target, or the budget ends.
 
@@ -107,7 +121,7 @@ class DistillationLoop:
         est, rng = self.estimator, self.rng
         X_val, Y_val, w_val = validation
         grows = est.hidden_layer_size == "auto"
-        warm_iter = max(1, int(_WARM_ROUND_FRACTION * est.max_iter))
+        warm_iter = min(_WARM_ROUND_ITERATIONS, est.max_iter)
         scores, train_scores, widths, rows = [], [], [], []
         with warnings.catch_warnings():
             # One warning at the end says whether the target was reached.
@@ -122,18 +136,21 @@ class DistillationLoop:
                 rows.append(X.shape[0])
                 if scores[-1] >= est.target_score:
                     break
-                if grows and train_scores[-1] < est.target_score and 2 * widths[-1] <= width_cap:
-                    # The training rows themselves are fitted worse than the target:
-                    # more rows will not help, more hidden units may.
+                remaining = est.max_teacher_rows - self.n_solved
+                if (grows and 2 * widths[-1] <= width_cap and train_scores[-1] < est.target_score
+                        and _stalled(scores) and _stalled(train_scores)):
+                    # The training rows themselves are fitted worse than the target, and the
+                    # last round (more rows, or more iterations) did not change that:
+                    # capacity is short, so more hidden units may help where rows did not.
                     est._grow_hidden(2 * widths[-1], rng)
                     self.train(X, Y, sample_weight, validation=validation, initialize=False,
                                max_iter=warm_iter)
                     continue
-                remaining = est.max_teacher_rows - self.n_solved
                 if remaining <= 0:
                     break
                 errors = sample_weight * ((predicted - Y) ** 2).sum(axis=1)
-                X_new = draw_inputs(X, errors, min(remaining, max(X.shape[0] // 2, 1)), rng)
+                n_new = min(remaining, max(int(_DRAW_FACTOR * X.shape[0]), 1))
+                X_new = draw_inputs(X, errors, n_new, rng)
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
                 sample_weight = np.concatenate([sample_weight, np.ones(X_new.shape[0])])
