@@ -161,10 +161,16 @@ class DistillationLoop:
         if not reached:
             if train_scores[-1] >= est.target_score:
                 advice = "raise max_teacher_rows (the training rows are fitted well enough)"
+            elif grows and 2 * est.hidden_layer_size_ > width_cap:
+                advice = (
+                    f"the width grew to its cap ({est.hidden_layer_size_}); give a larger "
+                    "hidden_layer_size or raise max_iter"
+                )
             elif grows:
                 advice = (
-                    f"the width grew to its cap ({est.hidden_layer_size_}); raise max_iter or "
-                    "give a larger hidden_layer_size"
+                    "raise max_teacher_rows (the rows ran out while more rows still helped; "
+                    "the width grows only once they stop helping) or give a larger "
+                    "hidden_layer_size"
                 )
             else:
                 advice = "raise hidden_layer_size (or set it to 'auto') or max_iter"

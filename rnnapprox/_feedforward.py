@@ -47,9 +47,18 @@ _AUTO_EARLY_STOPPING_ROWS = 1000
 # and of 30,000 x 500 by 500 x 120, 1.8e9, 3.9 times slower, OpenBLAS 0.3.31).
 _SINGLE_THREAD_MULTIPLY_ADDS = 2e9
 # Working precision of the loss and gradient (the optimiser's own state stays float64):
-# float32 halves the cost of the matrix products, which are nearly all of it, and the
-# held-out scores of benchmarks/bench_distillation.py matched float64's to 1e-3.
-_WORKING_DTYPE = np.float32
+# float32 from this many multiply-adds in the largest product on. It halves the cost of
+# the matrix products, which are nearly all of an iteration, and the held-out scores of
+# benchmarks/bench_distillation.py matched float64's to 1e-3; on smaller problems an
+# iteration costs little either way and float64 finds the minimum to full precision.
+_FLOAT32_MULTIPLY_ADDS = 1e6
+
+
+def _working_dtype(shape, n_hidden, n_outputs):
+    """Arithmetic of the loss and gradient for training on ``shape`` rows x features."""
+    n_samples, n_features = shape
+    largest_product = n_samples * n_hidden * max(n_features, n_outputs)
+    return np.float32 if largest_product >= _FLOAT32_MULTIPLY_ADDS else np.float64
 # Early stopping on a held-out score: an iteration improves when the unexplained
 # variance 1 - score has fallen by this fraction since the last improvement (and by
 # at least _ABSOLUTE_IMPROVEMENT and tol: gains of R^2 below 1e-4 per patience window are
@@ -1075,20 +1084,21 @@ class FeedforwardApproximator(
                 stopped_early = True
                 raise StopIteration
 
+        dtype = _working_dtype(X.shape, self.hidden_layer_size_, self.n_outputs_)
         result = scipy.optimize.minimize(
             _loss_and_gradient,
             _pack(self.coefs_, self.intercepts_),
             method="L-BFGS-B",
             jac=True,
             args=(
-                X.astype(_WORKING_DTYPE),
-                Y.astype(_WORKING_DTYPE),
-                (sample_weight / sample_weight.sum()).astype(_WORKING_DTYPE),
+                X.astype(dtype),
+                Y.astype(dtype),
+                (sample_weight / sample_weight.sum()).astype(dtype),
                 l2,
                 self.hidden_layer_size_,
                 self.activation,
                 self.out_activation_,
-                _Buffers(_WORKING_DTYPE),
+                _Buffers(dtype),
             ),
             callback=callback,
             options={
