@@ -123,6 +123,7 @@ class DistillationLoop:
         grows = est.hidden_layer_size == "auto"
         warm_iter = min(_WARM_ROUND_ITERATIONS, est.max_iter)
         scores, train_scores, widths, rows = [], [], [], []
+        growth_helped = True  # no growth yet
         with warnings.catch_warnings():
             # One warning at the end says whether the target was reached.
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -137,7 +138,12 @@ class DistillationLoop:
                 if scores[-1] >= est.target_score:
                     break
                 remaining = est.max_teacher_rows - self.n_solved
-                if (grows and 2 * widths[-1] <= width_cap and train_scores[-1] < est.target_score
+                if len(widths) > 1 and widths[-1] > widths[-2]:
+                    # A growth that did not move the held-out score says the map is not short
+                    # of hidden units (or that training cannot use them): no more growth.
+                    growth_helped = not _stalled(scores)
+                if (grows and growth_helped and 2 * widths[-1] <= width_cap
+                        and train_scores[-1] < est.target_score
                         and _stalled(scores) and _stalled(train_scores)):
                     # The training rows themselves are fitted worse than the target, and the
                     # last round (more rows, or more iterations) did not change that:
@@ -161,6 +167,12 @@ class DistillationLoop:
         if not reached:
             if train_scores[-1] >= est.target_score:
                 advice = "raise max_teacher_rows (the training rows are fitted well enough)"
+            elif grows and not growth_helped:
+                advice = (
+                    f"doubling the width to {est.hidden_layer_size_} did not improve the "
+                    "held-out score, so two layers may not represent this map to the target; "
+                    "raise max_iter or max_teacher_rows"
+                )
             elif grows and 2 * est.hidden_layer_size_ > width_cap:
                 advice = (
                     f"the width grew to its cap ({est.hidden_layer_size_}); give a larger "
