@@ -27,7 +27,9 @@ _DRAW_FACTOR = 1.0
 _STALL_FRACTION = 0.1
 # Share of the new rows whose seeds are chosen in proportion to the current
 # squared error (the rest uniformly, so that the whole distribution of X stays covered).
-_ERROR_SHARE = 0.5
+# A quarter reached 0.99 held-out on the 5-partition WTA where a half stalled at 0.9897:
+# too many rows at the ties skew the training rows away from the distribution of X.
+_ERROR_SHARE = 0.25
 # With hidden_layer_size="auto", the width doubles when training rows are fitted
 # worse than the target, up to this multiple of the starting width.
 _MAX_WIDTH_FACTOR = 4

@@ -566,8 +566,8 @@ class FeedforwardApproximator(
     ``hidden_layer_size="auto"`` doubles the width (not again once a doubling
     did not help); otherwise as many new inputs as there are training rows
     (up to the budget) are drawn by a smoothed bootstrap of ``X``: a training row
-    (half of them chosen in proportion to the current squared error on the
-    row, half uniformly) plus Gaussian noise of a tenth of each feature's
+    (a quarter of them chosen in proportion to the current squared error on
+    the row, the rest uniformly) plus Gaussian noise of a tenth of each feature's
     standard deviation, clipped to the range of ``X``. So the draws follow
     the distribution of ``X`` where it is learned and crowd where it errs
     (near ties of a competitive circuit). The teacher solves them (rows that

@@ -69,10 +69,10 @@ def test_draw_inputs_stays_in_range_and_follows_errors():
     new = draw_inputs(X, errors, 1000, np.random.RandomState(1))
     assert new.shape == (1000, 3)
     assert (new >= X.min(axis=0)).all() and (new <= X.max(axis=0)).all()
-    near = np.linalg.norm(new - X[7], axis=1) < 0.3
-    assert near.mean() > 0.45  # half the draws are seeded at the erring row
+    near = np.linalg.norm(new - X[7], axis=1) < 0.1
+    assert 0.22 < near.mean() < 0.3  # a quarter of the draws are seeded at the erring row
     uniform = draw_inputs(X, np.zeros(200), 1000, np.random.RandomState(1))
-    assert np.linalg.norm(uniform - X[7], axis=1).__lt__(0.3).mean() < 0.2
+    assert np.linalg.norm(uniform - X[7], axis=1).__lt__(0.1).mean() < 0.05
 
 
 def test_budget_is_respected(wta_network, labelled):
