@@ -52,6 +52,14 @@ _SINGLE_THREAD_MULTIPLY_ADDS = 2e9
 # benchmarks/bench_distillation.py matched float64's to 1e-3; on smaller problems an
 # iteration costs little either way and float64 finds the minimum to full precision.
 _FLOAT32_MULTIPLY_ADDS = 1e6
+# Early stopping on a held-out score: an iteration improves when the unexplained
+# variance 1 - score has fallen by this fraction since the last improvement (and by
+# at least _ABSOLUTE_IMPROVEMENT and tol: gains of R^2 below 1e-4 per patience window are
+# not worth their iterations); "auto" patience, in L-BFGS iterations, before stopping
+# without one.
+_RELATIVE_IMPROVEMENT = 0.01
+_ABSOLUTE_IMPROVEMENT = 1e-4
+_LBFGS_PATIENCE = 100
 
 
 def _working_dtype(shape, n_hidden, n_outputs):
@@ -59,14 +67,6 @@ def _working_dtype(shape, n_hidden, n_outputs):
     n_samples, n_features = shape
     largest_product = n_samples * n_hidden * max(n_features, n_outputs)
     return np.float32 if largest_product >= _FLOAT32_MULTIPLY_ADDS else np.float64
-# Early stopping on a held-out score: an iteration improves when the unexplained
-# variance 1 - score has fallen by this fraction since the last improvement (and by
-# at least _ABSOLUTE_IMPROVEMENT and tol: gains of R^2 below 1e-4 per patience window are
-# not worth their iterations);
-# "auto" patience, in L-BFGS iterations, before stopping without one.
-_RELATIVE_IMPROVEMENT = 0.01
-_ABSOLUTE_IMPROVEMENT = 1e-4
-_LBFGS_PATIENCE = 100
 
 
 def _blas_threads(shape, n_hidden, n_outputs):
@@ -180,8 +180,9 @@ def _loss_and_gradient(
         (row_weights / n_outputs)[:, np.newaxis],
         out=buffers.get_array("delta_output", output_shape),
     )
-    # Sums in float64 whatever the working precision: the line search compares losses.
-    loss = 0.5 * float(np.vdot(delta_output, error, )) + 0.5 * l2 * float(
+    # In float32 the loss is rounded to about 1e-7 relative, well below the decreases the
+    # line search compares until a fit is close to its end (where early stopping ends it).
+    loss = 0.5 * float(np.vdot(delta_output, error)) + 0.5 * l2 * float(
         np.vdot(w1, w1) + np.vdot(w2, w2)
     )
     if output_slope is not None:
@@ -272,8 +273,8 @@ class _TrainingMonitor:
     score (variance-weighted R^2 in raw units), keeping the best parameters; an
     improvement is then a fall of the unexplained variance ``1 - score`` by at
     least ``_RELATIVE_IMPROVEMENT`` of its value at the last improvement (and by
-    more than ``_ABSOLUTE_IMPROVEMENT`` and ``tol``), so slow creeping does not keep a fit running while
-    large late gains after a dip do. Either way training should stop once
+    more than ``_ABSOLUTE_IMPROVEMENT`` and ``tol``), so slow creeping does not
+    keep a fit running while large late gains after a dip do. Either way training should stop once
     ``patience`` iterations in a row brought no improvement.
     """
 
