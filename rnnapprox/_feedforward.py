@@ -42,8 +42,31 @@ _AUTO_EARLY_STOPPING_ROWS = 1000
 # BLAS threads: one while the largest matrix product has fewer multiply-adds than
 # this. Below it, on the 2-core machine of benchmarks/bench_distillation.py, extra
 # threads cost more in synchronisation than they save (an L-BFGS fit on 4,000 rows
-# and 100 hidden units ran up to 10 times slower with 2 threads on a busy machine).
-_SINGLE_THREAD_MULTIPLY_ADDS = 2e8
+# and 100 hidden units ran up to 10 times slower with 2 threads on a busy machine;
+# float32 products of 15,000 x 352 by 352 x 88, 4.6e8 multiply-adds, 3.6 times slower,
+# and of 30,000 x 500 by 500 x 120, 1.8e9, 3.9 times slower, OpenBLAS 0.3.31).
+_SINGLE_THREAD_MULTIPLY_ADDS = 2e9
+# Working precision of the loss and gradient (the optimiser's own state stays float64):
+# float32 from this many multiply-adds in the largest product on. It halves the cost of
+# the matrix products, which are nearly all of an iteration, and the held-out scores of
+# benchmarks/bench_distillation.py matched float64's to 1e-3; on smaller problems an
+# iteration costs little either way and float64 finds the minimum to full precision.
+_FLOAT32_MULTIPLY_ADDS = 1e6
+# Early stopping on a held-out score: an iteration improves when the unexplained
+# variance 1 - score has fallen by this fraction since the last improvement (and by
+# at least _ABSOLUTE_IMPROVEMENT and tol: gains of R^2 below 1e-4 per patience window are
+# not worth their iterations); "auto" patience, in L-BFGS iterations, before stopping
+# without one.
+_RELATIVE_IMPROVEMENT = 0.01
+_ABSOLUTE_IMPROVEMENT = 1e-4
+_LBFGS_PATIENCE = 100
+
+
+def _working_dtype(shape, n_hidden, n_outputs):
+    """Arithmetic of the loss and gradient for training on ``shape`` rows x features."""
+    n_samples, n_features = shape
+    largest_product = n_samples * n_hidden * max(n_features, n_outputs)
+    return np.float32 if largest_product >= _FLOAT32_MULTIPLY_ADDS else np.float64
 
 
 def _blas_threads(shape, n_hidden, n_outputs):
@@ -102,10 +125,14 @@ class _Buffers(dict):
     halves the cost of an L-BFGS iteration on a few thousand rows.
     """
 
+    def __init__(self, dtype=np.float64):
+        super().__init__()
+        self.dtype = dtype
+
     def get_array(self, name, shape):
         key = (name, shape)
         if key not in self:
-            self[key] = np.empty(shape)
+            self[key] = np.empty(shape, dtype=self.dtype)
         return self[key]
 
 
@@ -132,9 +159,9 @@ def _loss_and_gradient(
     normalised sample weights. ``buffers`` (a :class:`_Buffers`) lets repeated
     calls reuse their scratch arrays.
     """
-    buffers = _Buffers() if buffers is None else buffers
+    buffers = _Buffers(X.dtype) if buffers is None else buffers
     n_samples, n_outputs = Y.shape
-    w1, b1, w2, b2 = _unpack(params, X.shape[1], n_hidden, n_outputs)
+    w1, b1, w2, b2 = _unpack(params.astype(X.dtype, copy=False), X.shape[1], n_hidden, n_outputs)
     hidden_shape, output_shape = (n_samples, n_hidden), (n_samples, n_outputs)
 
     hidden = np.matmul(X, w1, out=buffers.get_array("hidden", hidden_shape))
@@ -153,7 +180,11 @@ def _loss_and_gradient(
         (row_weights / n_outputs)[:, np.newaxis],
         out=buffers.get_array("delta_output", output_shape),
     )
-    loss = 0.5 * np.vdot(delta_output, error) + 0.5 * l2 * (np.vdot(w1, w1) + np.vdot(w2, w2))
+    # In float32 the loss is rounded to about 1e-7 relative, well below the decreases the
+    # line search compares until a fit is close to its end (where early stopping ends it).
+    loss = 0.5 * float(np.vdot(delta_output, error)) + 0.5 * l2 * float(
+        np.vdot(w1, w1) + np.vdot(w2, w2)
+    )
     if output_slope is not None:
         delta_output *= output_slope
     delta_hidden = np.matmul(
@@ -167,7 +198,7 @@ def _loss_and_gradient(
         [X.T @ delta_hidden + l2 * w1, hidden.T @ delta_output + l2 * w2],
         [delta_hidden.sum(axis=0), delta_output.sum(axis=0)],
     )
-    return loss, gradient
+    return loss, gradient.astype(np.float64, copy=False)
 
 
 def _column_peak(A):
@@ -210,22 +241,53 @@ def _target_scaling(Y, weights, output_activation):
     return offset, np.maximum(magnitude, 1.0)  # tanh: into [-1, 1], the range of tanh
 
 
+class _VarianceWeightedR2:
+    """:func:`variance_weighted_r2` against fixed ``Y, weights``, without re-validating them.
+
+    Called after every iteration, where scikit-learn's input checks in
+    ``r2_score`` cost a fifth of an L-BFGS iteration on a few thousand rows.
+    Outputs of zero variance are left out, as ``r2_score`` does.
+    """
+
+    def __init__(self, X, Y, weights):
+        self.Y = Y.reshape(Y.shape[0], -1)
+        self.weights = weights[:, np.newaxis]
+        total = np.sum(self.weights * (self.Y - np.average(self.Y, axis=0, weights=weights)) ** 2,
+                       axis=0)
+        self.varying = total > 0
+        self.total = total.sum()
+        self.fallback = lambda prediction: variance_weighted_r2(Y, prediction, weights)
+
+    def __call__(self, prediction):
+        if self.total == 0:
+            return self.fallback(prediction)
+        error = np.sum(self.weights * (prediction.reshape(self.Y.shape) - self.Y) ** 2, axis=0)
+        return float(1.0 - error[self.varying].sum() / self.total)
+
+
 class _TrainingMonitor:
     """Records each iteration (epoch) on the estimator and says when to stop.
 
-    Without a validation set it tracks the training loss, with one the
-    validation score (variance-weighted R^2 in raw units), keeping the best
-    parameters; either way training should stop once ``n_iter_no_change``
-    iterations in a row failed to improve on the best by ``tol``.
+    Without a validation set it tracks the training loss (an improvement is a
+    fall by more than ``tol`` below the best). With one it tracks the validation
+    score (variance-weighted R^2 in raw units), keeping the best parameters; an
+    improvement is then a fall of the unexplained variance ``1 - score`` by at
+    least ``_RELATIVE_IMPROVEMENT`` of its value at the last improvement (and by
+    more than ``_ABSOLUTE_IMPROVEMENT`` and ``tol``), so slow creeping does not
+    keep a fit running while large late gains after a dip do. Either way training should stop once
+    ``patience`` iterations in a row brought no improvement.
     """
 
-    def __init__(self, estimator, validation, max_iter):
+    def __init__(self, estimator, validation, patience):
         self.estimator = estimator
         self.validation = validation
-        self.max_iter = max_iter
+        self.patience = patience
         self.best = np.inf if validation is None else -np.inf
+        self.reference = -np.inf  # validation score at the last improvement
         self.best_params = _pack(estimator.coefs_, estimator.intercepts_)
         self.no_improvement_count = 0
+        if validation is not None:
+            self.score_validation = _VarianceWeightedR2(*validation)
 
     def end_iteration(self, loss):
         """Record the iteration that just ended; return True when training should stop."""
@@ -237,18 +299,21 @@ class _TrainingMonitor:
             improved = loss < self.best - est.tol
             self.best = min(self.best, loss)
         else:
-            X_val, Y_val, weight_val = self.validation
-            score = variance_weighted_r2(Y_val, est._forward(X_val), weight_val)
+            score = self.score_validation(est._forward(self.validation[0]))
             est.validation_scores_.append(score)
             message += f", validation score = {score:.6f}"
-            improved = score > self.best + est.tol
+            improved = not np.isfinite(self.reference) or score > self.reference + max(
+                est.tol, _ABSOLUTE_IMPROVEMENT, _RELATIVE_IMPROVEMENT * (1.0 - self.reference)
+            )
+            if improved:
+                self.reference = score
             if score > self.best:
                 self.best = est.best_validation_score_ = score
                 self.best_params = _pack(est.coefs_, est.intercepts_)
         self.no_improvement_count = 0 if improved else self.no_improvement_count + 1
         if est.verbose:
             print(message)
-        return self.no_improvement_count >= est._patience(self.max_iter)
+        return self.no_improvement_count >= self.patience
 
 
 class FeedforwardApproximator(
@@ -268,8 +333,9 @@ class FeedforwardApproximator(
         Number of hidden units. ``"auto"`` starts with as many as there are
         outputs (the recurrent network's units, the width Muir (2018)
         compares with) and, in teacher mode with ``target_score``, doubles the
-        width (up to 4 times the start) while the training rows themselves are
-        fitted worse than the target, since more rows cannot help then.
+        width (up to 4 times the start) when the training rows themselves are
+        fitted worse than the target and a round of new rows no longer
+        improved the held-out score (see Notes).
 
     activation : {"relu", "tanh"}, default="tanh"
         Hidden-layer activation; ``"relu"`` gives linear-threshold units.
@@ -311,12 +377,15 @@ class FeedforwardApproximator(
         machine precision); ``"adam"`` when the training loss has not
         improved by at least ``tol`` for ``n_iter_no_change`` consecutive
         epochs. With ``early_stopping``, both stop when the validation score
-        has not improved by ``tol`` for ``n_iter_no_change`` iterations.
+        has not improved for ``n_iter_no_change`` iterations, where an
+        improvement removes at least 1 % of the unexplained variance
+        ``1 - score`` left at the last improvement, and at least ``1e-4`` and
+        ``tol`` of score.
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, track the validation
         score (variance-weighted :math:`R^2`, as :meth:`score`) after each
-        iteration or epoch, stop when it has not improved by ``tol`` for
+        iteration or epoch, stop when it has not improved (see ``tol``) for
         ``n_iter_no_change`` iterations, and keep the best weights. Works with
         both solvers. ``"auto"`` turns it on for :meth:`fit` on 1,000 rows or
         more (on fewer, every row is needed for training), never for
@@ -327,10 +396,10 @@ class FeedforwardApproximator(
 
     n_iter_no_change : int or "auto", default="auto"
         Number of iterations (epochs) without improvement before stopping;
-        see ``tol`` and ``early_stopping``. ``"auto"``: 10 Adam epochs, or a
-        tenth of ``max_iter`` L-BFGS iterations (at least 10), because the
-        validation score of an L-BFGS fit can dip for a hundred iterations
-        early on before it climbs again.
+        see ``tol`` and ``early_stopping``. ``"auto"``: 10 Adam epochs, or
+        100 L-BFGS iterations. Since an improvement must be a relative one,
+        a fit that only creeps stops after about 100 iterations, whatever
+        ``max_iter`` is.
 
     warm_start : bool, default=False
         Start :meth:`fit` from the previous solution (weights, scalers,
@@ -492,27 +561,35 @@ class FeedforwardApproximator(
     early-stopping and target scores are the same number.
 
     **Teacher mode with a target.** Each round scores the held-out teacher
-    rows; if they are below ``target_score`` and the training rows too (the
-    network cannot even fit what it has seen), ``hidden_layer_size="auto"``
-    doubles the width; otherwise half as many new inputs as there are
-    training rows are drawn by a smoothed bootstrap of ``X``: a training row
-    (half of them chosen in proportion to the current squared error on the
-    row, half uniformly) plus Gaussian noise of a tenth of each feature's
+    rows; if they are below ``target_score``, the training rows too (the
+    network cannot even fit what it has seen), and the last round removed
+    less than a tenth of the unexplained variance of either score,
+    ``hidden_layer_size="auto"`` doubles the width (not again once a doubling
+    did not help); otherwise as many new inputs as there are training rows
+    (up to the budget) are drawn by a smoothed bootstrap of ``X``: a training row
+    (a quarter of them chosen in proportion to the current squared error on
+    the row, the rest uniformly) plus Gaussian noise of a tenth of each feature's
     standard deviation, clipped to the range of ``X``. So the draws follow
     the distribution of ``X`` where it is learned and crowd where it errs
     (near ties of a competitive circuit). The teacher solves them (rows that
     do not converge are left out and counted), they join the training rows,
-    and training continues from the current weights, with the held-out rows
-    as its early-stopping set. Everything is deterministic for a fixed
+    and training continues from the current weights for at most 200
+    L-BFGS iterations per round, with the held-out rows as its
+    early-stopping set. Everything is deterministic for a fixed
     ``random_state``.
 
-    **Threads.** Training and prediction run their matrix products on one BLAS thread when
-    the largest has fewer than 2e8 multiply-adds (4,000 rows, 100 hidden
-    units and 88 outputs is 3.5e7): below that, on a shared 2-core machine,
-    a second thread cost more in synchronisation than it saved, up to ten
-    times the single-thread fit time, and next to numba's threads (a
-    recurrent transformer in the same process) 30 times the single-thread
-    predict time. Larger problems keep the caller's thread settings.
+    **Precision and threads.** L-BFGS computes the loss and gradient in
+    float32 once the largest matrix product has 1e6 multiply-adds or more
+    (the optimiser's state stays float64): half the cost, and held-out
+    scores within 1e-3 of float64's on the benchmark networks. Training and
+    prediction run their matrix products on one BLAS thread when the
+    largest has fewer than 2e9 multiply-adds (4,000 rows, 100 hidden units
+    and 88 outputs is 3.5e7; 16,000 teacher rows and 352 hidden units
+    5e8): below that, on a shared 2-core machine, a second thread cost more
+    in synchronisation than it saved, up to ten times the single-thread fit
+    time, and next to numba's threads (a recurrent transformer in the same
+    process) 30 times the single-thread predict time. Larger problems keep
+    the caller's thread settings.
 
     Benchmarks on seven recurrent networks, against
     :class:`~sklearn.neural_network.MLPRegressor`, are in
@@ -891,14 +968,11 @@ class FeedforwardApproximator(
         )
         return self
 
-    def _patience(self, max_iter=None):
+    def _patience(self):
         """Iterations (epochs) without improvement before training stops."""
-        max_iter = self.max_iter if max_iter is None else max_iter
         if self.n_iter_no_change != "auto":
             return self.n_iter_no_change
-        # L-BFGS's validation score can dip for a while early on (seen on competitive
-        # circuits): a tenth of the budget rides out such plateaus.
-        return max(10, max_iter // 10) if self.solver == "lbfgs" else 10
+        return _LBFGS_PATIENCE if self.solver == "lbfgs" else 10
 
     def _uses_early_stopping(self, n_samples):
         if self.early_stopping == "auto":
@@ -938,7 +1012,7 @@ class FeedforwardApproximator(
             validation = (X_val, Y_val, weight_val)
         self.validation_scores_ = None if validation is None else []
         self.best_validation_score_ = None if validation is None else -np.inf
-        monitor = _TrainingMonitor(self, validation, max_iter)
+        monitor = _TrainingMonitor(self, validation, self._patience())
 
         X_scaled = (X - self.input_mean_) / self.input_scale_
         Y_scaled = (Y - self.target_offset_) / self.target_scale_
@@ -1023,20 +1097,21 @@ class FeedforwardApproximator(
                 stopped_early = True
                 raise StopIteration
 
+        dtype = _working_dtype(X.shape, self.hidden_layer_size_, self.n_outputs_)
         result = scipy.optimize.minimize(
             _loss_and_gradient,
             _pack(self.coefs_, self.intercepts_),
             method="L-BFGS-B",
             jac=True,
             args=(
-                X,
-                Y,
-                sample_weight / sample_weight.sum(),
+                X.astype(dtype),
+                Y.astype(dtype),
+                (sample_weight / sample_weight.sum()).astype(dtype),
                 l2,
                 self.hidden_layer_size_,
                 self.activation,
                 self.out_activation_,
-                _Buffers(),
+                _Buffers(dtype),
             ),
             callback=callback,
             options={

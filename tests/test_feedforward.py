@@ -202,6 +202,23 @@ def test_early_stopping_records_validation_scores(smooth_data, solver):
     assert plain.validation_scores_ is None and plain.best_validation_score_ is None
 
 
+@pytest.mark.parametrize("patience", [5, 30])
+def test_early_stopping_waits_patience_after_the_last_relative_improvement(smooth_data, patience):
+    # An improvement removes at least 1 % of the unexplained variance left at the last one
+    # (and at least 1e-4): replaying that rule on the recorded scores, the fit ends exactly
+    # `patience` iterations after the last improvement.
+    X, Y = smooth_data
+    ff = FeedforwardApproximator(hidden_layer_size=10, early_stopping=True, max_iter=2000,
+                                 n_iter_no_change=patience, random_state=0).fit(X, Y)
+    scores = ff.validation_scores_
+    reference, last_improvement = -np.inf, None
+    for iteration, score in enumerate(scores):
+        if not np.isfinite(reference) or score > reference + max(1e-4, 0.01 * (1 - reference)):
+            reference, last_improvement = score, iteration
+    assert ff.n_iter_ == len(scores) == last_improvement + 1 + patience < 2000
+    assert ff.best_validation_score_ == max(scores)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_convergence_warning_at_max_iter(smooth_data, solver):
     X, Y = smooth_data
