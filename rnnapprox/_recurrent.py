@@ -515,7 +515,7 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         drive = family.drive(X)
         settings = self._settings()
         threads = n_threads(self.n_jobs)
-        states, residual, n_steps, status_codes, contraction = integrate_in_chunks(
+        states, residual, n_steps, status_codes, contraction, _ = integrate_in_chunks(
             METHODS[self.method](), family, drive, self.x0_, settings, threads, self._progress()
         )
         outputs = states.copy() if self.output == "state" else family.outputs(states)

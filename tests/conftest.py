@@ -45,7 +45,7 @@ def euler_reference(network_arrays, U, dt, tol, max_steps, x0=None):
 def analyse_every_region(monkeypatch):
     """Let method="active_set" analyse regions of the small networks tests use.
 
-    Its cost model hands networks below about 64 units to plain Euler (a region's
+    Its cost model hands networks of 61 units or fewer to plain Euler (a region's
     analysis has a fixed cost no Euler step of so small a network repays);
     tests of the certificate itself set that fixed cost to zero.
     ``test_active_set.test_small_networks_are_integrated_by_euler`` checks the

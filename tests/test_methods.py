@@ -123,3 +123,43 @@ def test_anderson_declines_where_verifying_costs_more_than_it_saves():
     np.testing.assert_array_equal(anderson.n_steps, euler.n_steps)
     np.testing.assert_array_equal(anderson.status, euler.status)
     np.testing.assert_allclose(anderson.states, euler.states, rtol=0, atol=1e-12)
+
+
+def test_rows_euler_would_not_finish_in_max_steps_end_there_too():
+    # Anderson finds this point in 64 steps; Euler needs about 1,800: with max_steps=640
+    # the row must end as Euler ends it.
+    network = soft_wta(2, 1, 1, self_excitation=1.67, inhibition=2.0, random_state=136)
+    X = np.array([[0.86, 0.28], [0.43, 0.63]])
+    for precision in ("float64", "mixed"):
+        euler, anderson = _pair(network, X, dt=0.05, max_steps=640, precision=precision)
+        assert (euler.status == "max_steps").all()
+        np.testing.assert_array_equal(anderson.status, euler.status)
+        np.testing.assert_array_equal(anderson.n_steps, euler.n_steps)
+
+
+def test_mixed_precision_resumes_at_euler_steps_not_anderson_iterations():
+    # max_steps is Euler's need: the float32 phase's Anderson iterations must not use it up.
+    network = soft_wta(4, 18, 9, self_excitation=1.3865279007166595, inhibition=2.482098621225907,
+                       random_state=348)
+    rng = np.random.default_rng(349)
+    X = rng.uniform(0, 0.01, (11, 4))
+    X[:, 1] = X[:, 0] - 10.0 ** rng.uniform(-9, -3, 11)
+    rng = np.random.default_rng(355)
+    rng.random()
+    x0 = rng.standard_normal(81) * float(rng.choice([0.1, 1.0, 5.0]))
+    params = dict(x0=x0, dt=0.1, divergence_threshold=3.0, n_jobs=1, max_steps=456)
+    euler, anderson = _pair(network, X[:1], precision="mixed", **params)
+    assert euler.converged.all()
+    np.testing.assert_array_equal(anderson.status, euler.status)
+
+
+def test_a_rows_result_does_not_depend_on_the_rows_before_it():
+    # 150 identical rows share 64-row blocks and reuse slots: each must take the same steps.
+    network = soft_wta(5, 16, 8, random_state=0)
+    u = np.array([[1.0, 0.2, 0.1, 0.3, 0.5]])
+    x0 = RecurrentFixedPointTransformer(network=network, max_steps=40, on_nonconvergence="nan").fit(u)
+    x0 = x0.solve(u).states[0]
+    X = np.repeat(u, 150, axis=0)
+    alone = RecurrentFixedPointTransformer(network=network, x0=x0, method="anderson").fit(u).solve(u)
+    many = RecurrentFixedPointTransformer(network=network, x0=x0, method="anderson", n_jobs=1).fit(X).solve(X)
+    np.testing.assert_array_equal(many.n_steps, np.full(150, alone.n_steps[0]))

@@ -80,18 +80,20 @@ class Family:
         """Whether the network has one fixed point per input (then any point found is Euler's)."""
         return False
 
-    def euler_map_stable(self, states, drives, dt, pool=None):
-        """Whether each state is a stable fixed point of the Euler map with step ``dt``.
+    def euler_map_radius(self, states, drives, dt, pool=None):
+        """Spectral radius of the Euler map's Jacobian ``I + dt J`` at each state (or a bound).
 
-        Default: spectral radius of ``I + dt J`` below 1, one dense eigenvalue
-        problem per state (in the threads of ``pool`` where given).
+        Below 1: the state is a stable fixed point of the Euler map with step
+        ``dt``, which Euler's residual approaches by about this factor per
+        step. Default: one dense eigenvalue problem per state (in the threads
+        of ``pool`` where given).
         """
         eye = np.eye(self.n_state)
 
-        def stable(i):
+        def radius(i):
             jacobian = self.jacobian(states[i], drives[i])
-            return np.abs(np.linalg.eigvals(eye + dt * jacobian)).max() < 1.0
+            return np.abs(np.linalg.eigvals(eye + dt * jacobian)).max()
 
         rows = range(len(states))
-        return np.array(list(pool.map(stable, rows) if pool is not None else map(stable, rows)),
-                        dtype=bool)
+        return np.array(list(pool.map(radius, rows) if pool is not None else map(radius, rows)),
+                        dtype=float)

@@ -41,39 +41,44 @@ class RateFamily(Family):
     def kernel_model(self, dt, dtype=np.float64):
         return rate_model(self.weights, dt / self.tau, self._activation.code, dtype)
 
+    def _weight_norm_bound(self):
+        """``sqrt(||W||_1 ||W||_inf)``, a bound of ``||W||_2`` without a singular value decomposition."""
+        weights = np.abs(self.weights)
+        return float(np.sqrt(weights.sum(axis=0).max(initial=0.0) * weights.sum(axis=1).max(initial=0.0)))
+
     def fixed_point_unique(self):
         """True when ``||W||_2 < 1``: ``x -> W f(x) + d`` is then a contraction.
 
-        Every activation here is 1-Lipschitz; ``sqrt(||W||_1 ||W||_inf)``
-        bounds ``||W||_2`` without a singular value decomposition.
+        Every activation here is 1-Lipschitz, with slopes in ``[0, 1]``.
+        """
+        return self._weight_norm_bound() < 1.0
+
+    def euler_map_radius(self, states, drives, dt, pool=None):
+        """Spectral radius of the Euler map's Jacobian at each state, cheaply where the structure allows.
+
+        When the fixed point is unique (:meth:`fixed_point_unique`), the bound
+        ``max(|1 - dt / tau|) + max(dt / tau) ||W||_2`` for every row. For relu
+        the Jacobian ``I + diag(dt / tau) (-I + W D_A)`` depends only on the
+        active set ``A``: one eigenvalue problem of the active block per
+        distinct set (inactive units contribute ``1 - dt / tau``). Otherwise
+        one dense problem per state.
         """
         weights = self.weights
-        return bool(np.sqrt(np.abs(weights).sum(axis=0).max() * np.abs(weights).sum(axis=1).max()) < 1.0)
-
-    def euler_map_stable(self, states, drives, dt, pool=None):
-        """Stability of each state for the Euler map, cheaply where the structure allows.
-
-        True for every row when the fixed point is unique
-        (:meth:`fixed_point_unique`). For relu the Euler map's Jacobian ``I + diag(dt / tau) (-I
-        + W D_A)`` depends only on the active set ``A``: one eigenvalue problem
-        of the active block per distinct set (inactive units contribute ``1 -
-        dt / tau``). Otherwise one dense problem per state.
-        """
-        weights = self.weights
-        if self.fixed_point_unique():
-            return np.ones(len(states), dtype=bool)
-        if not self.piecewise_linear:
-            return super().euler_map_stable(states, drives, dt, pool)
         scale = dt / self.tau
+        if self.fixed_point_unique():
+            bound = np.abs(1.0 - scale).max() + scale.max() * self._weight_norm_bound()
+            return np.full(len(states), bound)
+        if not self.piecewise_linear:
+            return super().euler_map_radius(states, drives, dt, pool)
         packed = np.packbits(states > 0, axis=1)
         keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
         _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
         masks = states[first] > 0
-        ok_sets = np.array([np.all(np.abs(1.0 - scale[~m]) < 1.0) for m in masks], dtype=bool)
+        radii = np.array([np.abs(1.0 - scale[~m]).max(initial=0.0) for m in masks])
         sizes = masks.sum(axis=1)
         for size in np.unique(sizes):
-            group = np.flatnonzero((sizes == size) & ok_sets)
-            if size == 0 or group.size == 0:
+            group = np.flatnonzero(sizes == size)
+            if size == 0:
                 continue
             # The active units of each set, one row per set: I + S_A (W_AA - I) for all at once.
             index = np.nonzero(masks[group])[1].reshape(group.size, size)
@@ -81,5 +86,5 @@ class RateFamily(Family):
             blocks -= np.eye(size)
             blocks *= scale[index][:, :, np.newaxis]
             blocks += np.eye(size)
-            ok_sets[group] = np.abs(np.linalg.eigvals(blocks)).max(axis=1) < 1.0
-        return ok_sets[np.ravel(inverse)]
+            radii[group] = np.maximum(radii[group], np.abs(np.linalg.eigvals(blocks)).max(axis=1))
+        return radii[np.ravel(inverse)]

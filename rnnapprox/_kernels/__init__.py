@@ -3,9 +3,9 @@
 ``rowloop.integrate_rows`` is the one row loop; ``rate``, ``gated`` and ``gru`` hold the
 pieces of each network family, ``anderson`` and ``active_set`` those of each
 accelerated method. Every kernel is compiled lazily on first call (no eager
-signatures, so read-only and F-ordered inputs work) and once per process;
-caching to disk is opt-in through ``RNNAPPROX_NUMBA_CACHE`` so a read-only install
-still imports.
+signatures, so read-only and F-ordered inputs work) and once per process, and
+cached on disk where a cache location is writable (``_common.jit``;
+``RNNAPPROX_NUMBA_CACHE=0`` turns it off).
 """
 
 from collections import namedtuple
@@ -20,14 +20,18 @@ __all__ = [
     "STATUS_NAMES", "RATE", "GATED", "GRU", "EULER", "ANDERSON", "ACTIVE_SET",
 ]
 
-#: What integrating rows gives, one entry per row (see ``rowloop.integrate_rows``).
-KernelResult = namedtuple("KernelResult", ["states", "residual", "n_steps", "status", "contraction"])
+#: What integrating rows gives, one entry per row (see ``rowloop.integrate_rows``):
+#: ``n_steps`` counts Euler steps plus ``iterations``, the steps of an accelerated
+#: method beyond Euler's (Anderson's; 0 for the others).
+KernelResult = namedtuple("KernelResult", ["states", "residual", "n_steps", "status", "contraction",
+                                           "iterations"])
 
 
 def empty_result(n_rows, n_state):
     """A ``KernelResult`` to fill: NaN contraction, zero steps and status."""
     return KernelResult(np.empty((n_rows, n_state)), np.empty(n_rows), np.zeros(n_rows, dtype=np.int64),
-                        np.zeros(n_rows, dtype=np.int8), np.full(n_rows, np.nan))
+                        np.zeros(n_rows, dtype=np.int8), np.full(n_rows, np.nan),
+                        np.zeros(n_rows, dtype=np.int64))
 
 
 def integrate(family, method, model, options, row_data, drive, initial, tol, max_steps,

@@ -2,8 +2,9 @@
 
 A row follows the Euler trajectory exactly until its gate opens: every
 ``check`` steps the row's residual is compared with the last check's, and the
-gate opens after ``gate`` checks in a row with a smaller residual, if
-accelerating the row pays (:func:`_pays`, asked once). Between checks the row
+gate opens after ``gate`` checks in a row with a smaller residual (and, for
+relu, the same region), if accelerating the row pays (:func:`_pays`, asked at
+each opening; a row it turns down is plain Euler from then on). Between checks the row
 takes the row loop's plain Euler step, with no bookkeeping at all: a step
 taken through the method's branch costs about twice a plain one at N = 50,
 so the method's per-step overhead is one check in ``check`` steps.
@@ -13,7 +14,8 @@ same one matrix product per block. The attempt ends with convergence (the row
 leaves ``accelerated``) or is abandoned (the region left that of ``x_w``, a
 non-finite state, a residual above ``growth`` times the attempt's best, or the
 iterations used up): the row goes back to ``x_w`` and its step count and goes on
-by Euler exactly as ``method="euler"`` would, at most ``attempts`` times.
+by Euler exactly as ``method="euler"`` would, its gating started afresh, at most
+``attempts`` times.
 ``n_steps`` counts Euler steps plus Anderson iterations.
 """
 
@@ -40,8 +42,8 @@ _MODE, _SETTLED, _SAVED_STEPS, _EXTRA, _ITERATIONS, _ATTEMPTS, _HISTORY, _POSITI
 N_INTS = 9
 # Per-slot floats after the vectors saved x, last x, last G(x) - x and the
 # memory of differences (each n, n, n, m n, m n).
-_PREVIOUS, _SAVED_PREVIOUS, _BEST = range(3)
-_TAIL = 3
+_PREVIOUS, _BEST = range(2)
+_TAIL = 2
 
 
 @numba.njit(inline="always")
@@ -69,7 +71,7 @@ def load(slot_m, slot_i, i, ib):
     slot_i[i, ib + _EXTRA] = 0
     slot_i[i, ib + _ATTEMPTS] = 0
     slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS]  # a check at once
-    slot_m[i, m_end - _TAIL + _PREVIOUS] = np.inf  # (also: no state of a last check yet)
+    slot_m[i, m_end - _TAIL + _PREVIOUS] = np.inf  # no last check yet (nor its state)
 
 
 @numba.njit(inline="always")
@@ -77,18 +79,22 @@ def _pays(options, slot_f, i, n, residual, previous, tol, steps_left, track_regi
     """Whether accelerating this row can save more than verifying its end point costs.
 
     The Euler steps still needed are estimated from the residual's contraction
-    since the last check, ``(residual / previous)^(1 / check)`` per step (at most the
-    ``steps_left``); each costs ``2 n^2`` flops. Verifying the point Anderson
-    finds costs ``VERIFY_FLOPS |A|^3`` (an eigenvalue problem of the region
-    ``A`` for piecewise-linear activations, of the whole state otherwise). A
-    row whose saving is smaller goes on by Euler: it is then integrated
-    exactly as by ``method="euler"``.
+    since the last check, ``(residual / previous)^(1 / check)`` per step. A row
+    Euler would not finish within its ``steps_left`` (by that estimate) is left
+    to Euler, which ends it at ``max_steps``. Otherwise each step costs ``2 n^2``
+    flops, and verifying the point Anderson finds ``VERIFY_FLOPS |A|^3`` (an
+    eigenvalue problem of the region ``A`` for piecewise-linear activations, of
+    the whole state otherwise; nothing when the fixed point is unique). A row
+    whose saving is smaller goes on by Euler: it is then integrated exactly as
+    by ``method="euler"``.
     """
-    if options[VERIFY_FLOPS] == 0.0:
-        return True
     if not (residual < previous and tol > 0.0):
         return False
-    remaining = min(options[CHECK] * np.log(residual / tol) / -np.log(residual / previous), steps_left)
+    remaining = options[CHECK] * np.log(residual / tol) / -np.log(residual / previous)
+    if remaining > steps_left:
+        return False
+    if options[VERIFY_FLOPS] == 0.0:
+        return True
     size = n
     if track_regions:
         size = 0
@@ -114,8 +120,9 @@ def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib,
         slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS] + int(options[CHECK])
         # Settled: a smaller residual than at the last check and, for
         # piecewise-linear activations, the region of the last check (whose
-        # state is kept where an attempt saves x_w).
-        steady = residual < slot_m[i, tail + _PREVIOUS]
+        # state is kept where an attempt saves x_w); nothing to compare with
+        # at a row's first check.
+        steady = residual < slot_m[i, tail + _PREVIOUS] < np.inf
         if track_regions:
             for j in range(n):
                 steady = steady and (slot_f[i, j] > 0.0) == (slot_m[i, j] > 0.0)
@@ -128,7 +135,7 @@ def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib,
         if gate_open and not _pays(options, slot_f, i, n, residual, slot_m[i, tail + _PREVIOUS], tol,
                                    max_steps - slot_i[i, STEPS], track_regions):
             gate_open = False
-            slot_i[i, ib + _ATTEMPTS] = int(options[ATTEMPTS])  # asked once: Euler from here on
+            slot_i[i, ib + _ATTEMPTS] = int(options[ATTEMPTS])  # turned down: Euler from here on
         if not gate_open:
             slot_m[i, tail + _PREVIOUS] = residual
             return ADVANCE
@@ -136,7 +143,6 @@ def decide(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, base, ib,
         for j in range(n):
             slot_m[i, j] = slot_f[i, j]  # the saved Euler state
         slot_i[i, ib + _SAVED_STEPS] = slot_i[i, STEPS]
-        slot_m[i, tail + _SAVED_PREVIOUS] = slot_m[i, tail + _PREVIOUS]
         slot_i[i, ib + _MODE] = 1
         slot_i[i, ib + _ATTEMPTS] += 1
         slot_i[i, ib + _ITERATIONS] = 0
@@ -171,12 +177,13 @@ def _move(model, options, work_scratch, slot_f, slot_m, slot_i, g, i, ib, n, res
                 abandon = True
                 break
     if abandon:
-        # Back to the saved Euler state; evaluate it next step.
+        # Back to the saved Euler state, evaluated next step: a first check
+        # again (gating starts afresh).
         for j in range(n):
             slot_f[i, j] = slot_m[i, saved + j]
         slot_i[i, STEPS] = slot_i[i, ib + _SAVED_STEPS]
         slot_i[i, ib + _NEXT_CHECK] = slot_i[i, STEPS]
-        slot_m[i, tail + _PREVIOUS] = slot_m[i, tail + _SAVED_PREVIOUS]
+        slot_m[i, tail + _PREVIOUS] = np.inf
         slot_i[i, ib + _MODE] = 0
         slot_i[i, ib + _SETTLED] = 0
         return HANDLED

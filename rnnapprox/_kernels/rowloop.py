@@ -123,7 +123,7 @@ def _row_loop_source(family, method):
             The family's arrays (``rate.rate_model``, ``gated.gated_model``, ``gru.gru_model``).
         options : tuple
             The method's settings: ``()`` for Euler, ``(tuning, track_regions)``
-            for Anderson, ``(settle_steps, max_active)`` for the active set.
+            for Anderson, ``(settle_steps, max_active, check)`` for the active set.
         row_data : tuple
             The method's per-row arrays: ``()`` for Euler, ``(accelerated,
             saved_states, saved_steps)`` for Anderson (written), ``(modes,
@@ -147,11 +147,12 @@ def _row_loop_source(family, method):
 
         Returns
         -------
-        states, residuals, n_steps, status, contraction : ndarray
+        states, residuals, n_steps, status, contraction, iterations : ndarray
             Per row: the state at the end, its residual, the Euler updates made
-            (plus Anderson iterations), the exit code and, for ``MAX_STEPS`` rows,
+            plus Anderson iterations, the exit code, for ``MAX_STEPS`` rows
             the residual's trend (largest over the last quarter of the steps
-            divided by the smallest over the second; NaN elsewhere).
+            divided by the smallest over the second; NaN elsewhere), and the
+            Anderson iterations alone.
         """
         kernel_sources  # noqa: B018 -- in the closure, hence in numba's cache key
         n_rows, n_state = initial.shape
@@ -160,8 +161,9 @@ def _row_loop_source(family, method):
         n_steps = np.zeros(n_rows, dtype=np.int64)
         status = np.zeros(n_rows, dtype=np.int8)
         contraction = np.full(n_rows, np.nan)
+        iterations = np.zeros(n_rows, dtype=np.int64)
         if n_rows == 0:
-            return states, residuals, n_steps, status, contraction
+            return states, residuals, n_steps, status, contraction, iterations
         size = min(block_size, n_rows)
         base = n_state + drive.shape[1]
         ib = SLOT_INTS
@@ -238,10 +240,9 @@ def _row_loop_source(family, method):
                 for j in range(n_state):
                     states[r, j] = slot_f[i, j]
                 residuals[r] = residual
-                steps = slot_i[i, STEPS]
                 if method == ANDERSON:
-                    steps += anderson.retire(slot_m, slot_i, i, ib, n_state, r, row_data)
-                n_steps[r] = steps
+                    iterations[r] = anderson.retire(slot_m, slot_i, i, ib, n_state, r, row_data)
+                n_steps[r] = slot_i[i, STEPS] + iterations[r]
                 status[r] = code
                 windows[r, 0] = slot_f[i, base + WINDOW_MID]
                 windows[r, 1] = slot_f[i, base + WINDOW_LATE]
@@ -260,7 +261,7 @@ def _row_loop_source(family, method):
                     retired = True
             if retired:
                 n_active = _compact(slot_f, slot_m, slot_i, n_active)
-        return states, residuals, n_steps, status, contraction
+        return states, residuals, n_steps, status, contraction, iterations
 
     integrate_rows.__qualname__ = f"integrate_rows_{family}_{method}"
     return jit(nogil=True)(integrate_rows)

@@ -5,10 +5,12 @@ from collections import namedtuple
 import numpy as np
 
 #: How to integrate: Euler step, convergence tolerance, step budget, divergence
-#: threshold, rows per block and precision ("float64" or "mixed", see
-#: ``RecurrentFixedPointTransformer``).
+#: threshold, rows per block, precision ("float64" or "mixed", see
+#: ``RecurrentFixedPointTransformer``) and the tolerance the rows must reach in
+#: the end (``final_tol``; None: ``tol``. The float32 phase of mixed precision
+#: stops at a larger ``tol``).
 Settings = namedtuple("Settings", ["dt", "tol", "max_steps", "divergence_threshold", "block_size",
-                                   "precision"], defaults=["float64"])
+                                   "precision", "final_tol"], defaults=["float64", None])
 
 
 def resume_arrays(start, n_rows):

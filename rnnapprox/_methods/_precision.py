@@ -38,7 +38,8 @@ def solve_mixed(method, family, drive, initial, settings, workers):
         return method.solve(family, drive, initial, settings, workers)
     n_rows = len(drive)
     windows = np.tile([np.inf, -1.0], (n_rows, 1))
-    transient = method.solve(family, drive, initial, settings._replace(tol=switch), workers,
+    float32_phase = settings._replace(tol=switch, final_tol=settings.tol)
+    transient = method.solve(family, drive, initial, float32_phase, workers,
                              (np.zeros(n_rows, dtype=np.int64), windows), np.float32)
     result = empty_result(n_rows, family.n_state)
     settled = transient.status == CONVERGED
@@ -46,9 +47,14 @@ def solve_mixed(method, family, drive, initial, settings, workers):
                                (np.flatnonzero(~settled), initial, True)):
         if rows.size == 0:
             continue
-        resume = None if fresh else (transient.n_steps[rows], windows[rows])
+        # A settled row resumes at its Euler steps (max_steps bounds those); its
+        # float32 iterations still count in n_steps.
+        resume = None if fresh else (transient.n_steps[rows] - transient.iterations[rows], windows[rows])
         part = method.solve(family, drive[rows], np.asarray(start[rows], dtype=np.float64), settings,
                             workers, resume)
+        if not fresh:
+            part.n_steps[:] += transient.iterations[rows]
+            part.iterations[:] += transient.iterations[rows]
         for whole, piece in zip(result, part, strict=True):
             whole[rows] = piece
     return result

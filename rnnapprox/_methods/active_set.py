@@ -2,8 +2,8 @@
 
 On a fixed active set ``A = {i : x_i > 0}`` a relu rate network is linear, so
 its Euler map is affine there. A row whose active set has settled gets that
-region's fixed point as candidate; the row loop then checks at every Euler step
-whether a bound on the region's Euler map proves that Euler, from the current
+region's fixed point as candidate; the row loop then checks every CHECK_STEPS
+Euler steps whether a bound on the region's Euler map proves that Euler, from the current
 state, stays in the region and converges to the candidate. A certified row ends
 on the candidate with the Euler steps it took; every other row ends as Euler
 ends it. The proof and its limits are in the user guide ("Solver methods").
@@ -90,7 +90,7 @@ class ActiveSetCertifier:
     A region's certificate is the row bounds ``c`` of the powers of its Euler
     map and a period ``J`` with ``||M^J||_inf <= 1/2``
     (``rnnapprox._kernels.active_set.power_row_bounds``); the row loop checks
-    it every step (``rnnapprox._kernels.active_set.certificate_holds``). The
+    it every ``CHECK_STEPS`` steps (``rnnapprox._kernels.active_set.certificate_holds``). The
     proof that a passing row's Euler trajectory converges to the region's
     fixed point, and its conditions, are in the user guide (:ref:`solver-methods`).
     """

@@ -12,9 +12,10 @@ class Anderson(SolverMethod):
     """Euler until a row settles, then Anderson(5) mixing; rows it cannot vouch for redone by Euler.
 
     A row that reached ``tol`` on an Anderson iterate is accepted only if the
-    point is a stable fixed point of the Euler map
-    (``Family.euler_map_stable``); the others go on by plain Euler from the
-    Euler state their attempt started from. A row is accelerated only where the Euler steps it
+    point is a stable fixed point of the Euler map (``Family.euler_map_radius``
+    below 1) and Euler, contracting by about that radius per step, would have
+    reached ``tol`` within ``max_steps``; the others go on by plain Euler from
+    the Euler state their attempt started from. A row is accelerated only where the Euler steps it
     would save outweigh that check's cost (``_kernels.anderson._pays``);
     others go on by Euler. The user guide explains what this guarantees.
     """
@@ -48,8 +49,18 @@ class Anderson(SolverMethod):
         result = KernelResult(*arrays)
         check = np.flatnonzero(accelerated & (result.status == CONVERGED))
         if check.size:
-            stable = family.euler_map_stable(result.states[check], drive[check], settings.dt, workers)
-            failed = check[~stable]
+            radius = family.euler_map_radius(result.states[check], drive[check], settings.dt, workers)
+            # Euler's residual shrinks by about the radius per step near the point: from the
+            # attempt's start it would need about log(r / tol) / -log(radius) more steps. A
+            # row that would not finish within max_steps is Euler's, which stops it there.
+            begin = saved_states[check]
+            field = family.outputs(begin) @ family.weights.T + drive[check] - begin
+            begin_residual = np.abs(field).max(axis=1)
+            final_tol = settings.tol if settings.final_tol is None else settings.final_tol
+            with np.errstate(divide="ignore"):
+                needed = np.log(begin_residual / final_tol) / -np.log(radius)
+            in_time = saved_steps[check] + np.nan_to_num(needed, nan=np.inf) <= settings.max_steps
+            failed = check[~((radius < 1.0) & in_time)]
             if failed.size:
                 # Euler goes on from the state the attempt started from, as it would have.
                 redo = Euler().solve(family, drive[failed], saved_states[failed], settings, workers,
