@@ -249,18 +249,18 @@ class _VarianceWeightedR2:
     Outputs of zero variance are left out, as ``r2_score`` does.
     """
 
-    def __init__(self, X, Y, weights):
+    def __init__(self, Y, weights):
         self.Y = Y.reshape(Y.shape[0], -1)
         self.weights = weights[:, np.newaxis]
         total = np.sum(self.weights * (self.Y - np.average(self.Y, axis=0, weights=weights)) ** 2,
                        axis=0)
         self.varying = total > 0
         self.total = total.sum()
-        self.fallback = lambda prediction: variance_weighted_r2(Y, prediction, weights)
+        self.raw_Y, self.raw_weights = Y, weights  # for all-constant targets (r2_score's rules)
 
     def __call__(self, prediction):
         if self.total == 0:
-            return self.fallback(prediction)
+            return variance_weighted_r2(self.raw_Y, prediction, self.raw_weights)
         error = np.sum(self.weights * (prediction.reshape(self.Y.shape) - self.Y) ** 2, axis=0)
         return float(1.0 - error[self.varying].sum() / self.total)
 
@@ -287,7 +287,8 @@ class _TrainingMonitor:
         self.best_params = _pack(estimator.coefs_, estimator.intercepts_)
         self.no_improvement_count = 0
         if validation is not None:
-            self.score_validation = _VarianceWeightedR2(*validation)
+            _, Y_val, weight_val = validation
+            self.score_validation = _VarianceWeightedR2(Y_val, weight_val)
 
     def end_iteration(self, loss):
         """Record the iteration that just ended; return True when training should stop."""

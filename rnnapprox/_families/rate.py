@@ -31,6 +31,11 @@ class RateFamily(Family):
     def outputs(self, states):
         return self._activation.rate(states)
 
+    def residual(self, states, drives):
+        """``max_i |W f(x) + d - x|_i`` of each row: the fixed-point residual the kernels report."""
+        field = self.outputs(states) @ self.weights.T + drives - states
+        return np.abs(field).max(axis=1, initial=0.0)
+
     def jacobian(self, state, drive):
         jacobian = self.weights * self._activation.slope(state)[np.newaxis, :]
         jacobian[np.diag_indices_from(jacobian)] -= 1.0

@@ -288,9 +288,7 @@ class ActiveSet(SolverMethod):
                 whole[rows] = part[ended]
             certified = np.flatnonzero(codes == CERTIFIED)
             fixed = candidates[pending[certified]]
-            fixed_residual = np.abs(
-                np.maximum(fixed, 0.0) @ family.weights.T + drive[pending[certified]] - fixed
-            ).max(axis=1, initial=0.0)
+            fixed_residual = family.residual(fixed, drive[pending[certified]])
             # The reported residual must meet tol as Euler's does, and tol must stand well
             # above the rounding of Euler's own residual at the row's scale: the proof is in
             # exact arithmetic, and near float resolution Euler may stall short of tol.

@@ -53,9 +53,7 @@ class Anderson(SolverMethod):
             # Euler's residual shrinks by about the radius per step near the point: from the
             # attempt's start it would need about log(r / tol) / -log(radius) more steps. A
             # row that would not finish within max_steps is Euler's, which stops it there.
-            begin = saved_states[check]
-            field = family.outputs(begin) @ family.weights.T + drive[check] - begin
-            begin_residual = np.abs(field).max(axis=1)
+            begin_residual = family.residual(saved_states[check], drive[check])
             final_tol = settings.tol if settings.final_tol is None else settings.final_tol
             with np.errstate(divide="ignore"):
                 needed = np.log(begin_residual / final_tol) / -np.log(radius)
