@@ -46,10 +46,14 @@ class RateFamily(Family):
     def kernel_model(self, dt, dtype=np.float64):
         return rate_model(self.weights, dt / self.tau, self._activation.code, dtype)
 
+    def weight_row_norm(self):
+        """``||W||_inf``, the largest row sum of ``|W|``: the scale of the field's rounding."""
+        return float(np.abs(self.weights).sum(axis=1).max(initial=0.0))
+
     def _weight_norm_bound(self):
         """``sqrt(||W||_1 ||W||_inf)``, a bound of ``||W||_2`` without a singular value decomposition."""
-        weights = np.abs(self.weights)
-        return float(np.sqrt(weights.sum(axis=0).max(initial=0.0) * weights.sum(axis=1).max(initial=0.0)))
+        column_norm = np.abs(self.weights).sum(axis=0).max(initial=0.0)
+        return float(np.sqrt(column_norm * self.weight_row_norm()))
 
     def fixed_point_unique(self):
         """True when ``||W||_2 < 1``: ``x -> W f(x) + d`` is then a contraction.

@@ -16,7 +16,7 @@ MAX_SWITCH_TOL = 1e-3
 
 def switch_tolerance(family, drive, tol):
     """Residual at which rows move from float32 to float64, or None when float32 cannot help."""
-    scale = (1.0 + np.abs(family.weights).sum(axis=1).max()) * max(float(np.abs(drive).max(initial=0.0)), 1.0)
+    scale = (1.0 + family.weight_row_norm()) * max(float(np.abs(drive).max(initial=0.0)), 1.0)
     switch = max(tol, SWITCH_TOL, SWITCH_ULPS * np.finfo(np.float32).eps * scale)
     return switch if switch <= MAX_SWITCH_TOL else None
 

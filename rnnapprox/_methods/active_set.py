@@ -264,7 +264,7 @@ class ActiveSet(SolverMethod):
         bounds = np.zeros((n_rows, n_units))
         infos = np.zeros((n_rows, 3))
         attempts = np.zeros(n_rows, dtype=np.int64)
-        weight_norm = 1.0 + np.abs(family.weights).sum(axis=1).max(initial=0.0)
+        weight_norm = 1.0 + family.weight_row_norm()
         pending = np.arange(n_rows)
         current = np.ascontiguousarray(initial, dtype=np.float64)
         while pending.size:
