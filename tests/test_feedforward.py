@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox._feedforward import _loss_and_gradient
+from rnnapprox._two_layer import ProjectedLoss, joint_loss_and_gradient
 
 # Short fits on purpose; tests about warnings catch them explicitly.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -52,7 +52,7 @@ def test_gradient_matches_central_differences(activation, output_activation):
     l2 = 0.3
 
     def loss_and_gradient(p):
-        return _loss_and_gradient(
+        return joint_loss_and_gradient(
             p, X, Y, row_weights, l2, n_hidden, activation, output_activation
         )
 
@@ -82,7 +82,7 @@ def test_fits_smooth_multioutput_function(smooth_data):
 
 def test_relu_output_represents_exact_zeros(rate_data):
     X, Y = rate_data
-    ff = FeedforwardApproximator(hidden_layer_size=20, random_state=0).fit(X, Y)
+    ff = FeedforwardApproximator(hidden_layer_size=20, solver="lbfgs", random_state=0).fit(X, Y)
     assert ff.out_activation_ == "relu"
     assert_array_equal(ff.target_offset_, 0.0)
     predicted = ff.predict(X)
@@ -90,6 +90,66 @@ def test_relu_output_represents_exact_zeros(rate_data):
     silent = Y == 0
     assert np.mean(predicted[silent] == 0.0) > 0.9
     assert ff.score(X, Y) > 0.99
+
+
+def test_varpro_relu_output_clips_the_linear_solution(rate_data):
+    X, Y = rate_data
+    ff = FeedforwardApproximator(hidden_layer_size=20, random_state=0).fit(X, Y)
+    assert np.mean(Y == 0) < 0.5 and ff.solver_ == "varpro"
+    assert ff.out_activation_ == "relu"
+    predicted = ff.predict(X)
+    assert predicted.min() == 0.0
+    # Silent units come out as zero or as a small rate: the linear solution, clipped.
+    assert predicted[Y == 0].max() < 0.01 * Y.max()
+    assert ff.score(X, Y) > 0.9999
+
+
+def test_auto_solver_choice(rate_data, smooth_data):
+    X, Y = rate_data
+    assert FeedforwardApproximator(5, max_iter=5).fit(*smooth_data).solver_ == "varpro"
+    mostly_silent = np.where(Y < np.quantile(Y, 0.6), 0.0, Y)
+    assert FeedforwardApproximator(5, max_iter=5).fit(X, mostly_silent).solver_ == "lbfgs"
+    tanh = FeedforwardApproximator(5, output_activation="tanh", max_iter=5).fit(X, Y)
+    assert tanh.solver_ == "lbfgs"
+    with pytest.raises(ValueError, match="solver='varpro'.*not 'tanh'"):
+        FeedforwardApproximator(5, solver="varpro", output_activation="tanh").fit(X, Y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_projected_loss_matches_joint_loss_and_central_differences(activation):
+    rng = np.random.RandomState(0)
+    n_samples, n_features, n_hidden, n_outputs = 30, 3, 5, 4
+    X = rng.standard_normal((n_samples, n_features))
+    Y = rng.uniform(-0.5, 1.0, size=(n_samples, n_outputs))
+    weights = rng.randint(0, 4, n_samples).astype(float)
+    row_weights = weights / weights.sum()
+    l2 = 0.01
+    projected = ProjectedLoss(X, Y, row_weights, l2, n_hidden, activation)
+    hidden_params = 0.7 * rng.standard_normal((n_features + 1) * n_hidden)
+    loss, gradient = projected(hidden_params)
+
+    # The output layer is the minimiser: the joint loss there equals the projected
+    # loss and its gradient in the output weights vanishes.
+    w2, b2 = projected.output_layer(hidden_params)
+    joint = np.concatenate([hidden_params, w2.ravel(), b2])
+    joint_loss, joint_gradient = joint_loss_and_gradient(
+        joint, X, Y, row_weights, l2, n_hidden, activation, "identity"
+    )
+    assert_allclose(loss, joint_loss, rtol=1e-12)
+    n_hidden_params = hidden_params.size
+    assert_allclose(joint_gradient[n_hidden_params:], 0.0, atol=1e-12)
+    assert_allclose(gradient, joint_gradient[:n_hidden_params], rtol=1e-10, atol=1e-14)
+
+    # And that gradient is the reduced loss's own (readout re-solved at every point).
+    step = 1e-6
+    numeric = np.array(
+        [
+            (projected(hidden_params + step * e)[0] - projected(hidden_params - step * e)[0])
+            / (2 * step)
+            for e in np.eye(n_hidden_params)
+        ]
+    )
+    assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-8 * np.abs(gradient).max())
 
 
 def test_target_scaling_keeps_raw_units(rate_data):
