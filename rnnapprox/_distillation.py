@@ -12,9 +12,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 
-# New inputs: a row of the labelled training inputs plus Gaussian noise of this
-# fraction of each feature's standard deviation, clipped to the range of X.
-_JITTER = 0.1
 # Warm training rounds (after new rows or hidden units) start near a solution: they
 # get at most this many iterations (and stop earlier when the held-out score stalls),
 # which bounds the cost of a round.
@@ -23,7 +20,8 @@ _WARM_ROUND_ITERATIONS = 200
 # doubling reaches a given number of rows in few rounds, each a warm training.
 _DRAW_FACTOR = 1.0
 # A round "stalls" when it removed less than this fraction of the unexplained
-# variance 1 - score (held-out and training alike); the width grows only then.
+# variance 1 - score: of the training score, before the width may grow; of the
+# held-out score, after a growth, which then is not repeated.
 _STALL_FRACTION = 0.1
 # Share of the new rows whose seeds are chosen in proportion to the current
 # squared error (the rest uniformly, so that the whole distribution of X stays covered).
@@ -60,15 +58,26 @@ def variance_weighted_r2(Y, Y_pred, sample_weight=None):
     return float(r2_score(Y, Y_pred, sample_weight=sample_weight, multioutput="variance_weighted"))
 
 
+def silverman_factor(n_rows, n_features):
+    """Silverman's rule-of-thumb bandwidth of a Gaussian kernel density estimate, in standard deviations."""
+    return (n_rows * (n_features + 2) / 4.0) ** (-1.0 / (n_features + 4))
+
+
 def draw_inputs(X, row_errors, n_new, rng):
     """Draw ``n_new`` inputs from the distribution of ``X``, concentrated where errors are large.
 
     A smoothed bootstrap: each new row is a row of ``X`` (a share ``_ERROR_SHARE``
     of them chosen with probability proportional to ``row_errors``, the others
-    uniformly) plus Gaussian noise with ``_JITTER`` times each feature's standard
-    deviation, clipped to the range of ``X``.
+    uniformly) plus Gaussian noise, clipped to the range of ``X``. The noise has
+    Silverman's rule-of-thumb bandwidth for a Gaussian kernel density estimate
+    of ``X``, ``(4 / (d + 2))^(1 / (d + 4)) n^(-1 / (d + 4))`` times each
+    feature's standard deviation (``n`` rows, ``d`` features; Silverman, 1986,
+    eq. 4.14), so the uniformly seeded rows are draws from that estimate of the
+    distribution of ``X``: 0.2 standard deviations for 3,000 rows of one
+    feature, 0.5 for ten, whose rows lie far apart.
     """
     n_rows, n_features = X.shape
+    bandwidth = silverman_factor(n_rows, n_features)
     n_targeted = int(round(_ERROR_SHARE * n_new))
     total_error = row_errors.sum()
     if total_error <= 0 or not np.isfinite(total_error):
@@ -76,7 +85,7 @@ def draw_inputs(X, row_errors, n_new, rng):
     seeds = rng.randint(0, n_rows, size=n_new)
     if n_targeted:
         seeds[:n_targeted] = rng.choice(n_rows, size=n_targeted, p=row_errors / total_error)
-    noise = rng.standard_normal((n_new, n_features)) * (_JITTER * X.std(axis=0))
+    noise = rng.standard_normal((n_new, n_features)) * (bandwidth * X.std(axis=0))
     return np.clip(X[seeds] + noise, X.min(axis=0), X.max(axis=0))
 
 
@@ -85,6 +94,25 @@ def _stalled(scores):
     if len(scores) < 2:
         return False
     return scores[-1] - scores[-2] < _STALL_FRACTION * (1.0 - scores[-2])
+
+
+def _short_of_capacity(scores, train_scores, target, grew):
+    """Whether more hidden units, rather than more rows, should close the gap to ``target``.
+
+    The held-out error ``1 - score`` is the training error ``1 - train_score``
+    plus the generalisation gap ``train_score - score``. New rows narrow the gap;
+    only capacity lowers the training error. So: grow when the training rows
+    themselves are fitted worse than the target, their error is the larger part,
+    and either the last round was a growth (that helped: the caller checks) or it
+    added rows and did not lower the training error by a tenth (a training error
+    that still falls is the optimiser's, not the width's).
+    """
+    score, train_score = scores[-1], train_scores[-1]
+    return (
+        train_score < target
+        and 1.0 - train_score > train_score - score
+        and (grew or _stalled(train_scores))
+    )
 
 
 class DistillationLoop:
@@ -140,16 +168,13 @@ class DistillationLoop:
                 if scores[-1] >= est.target_score:
                     break
                 remaining = est.max_teacher_rows - self.n_solved
-                if len(widths) > 1 and widths[-1] > widths[-2]:
+                grew = len(widths) > 1 and widths[-1] > widths[-2]
+                if grew:
                     # A growth that did not move the held-out score says the map is not short
                     # of hidden units (or that training cannot use them): no more growth.
                     growth_helped = not _stalled(scores)
                 if (grows and growth_helped and 2 * widths[-1] <= width_cap
-                        and train_scores[-1] < est.target_score
-                        and _stalled(scores) and _stalled(train_scores)):
-                    # The training rows themselves are fitted worse than the target, and the
-                    # last round (more rows, or more iterations) did not change that:
-                    # capacity is short, so more hidden units may help where rows did not.
+                        and _short_of_capacity(scores, train_scores, est.target_score, grew)):
                     est._grow_hidden(2 * widths[-1], rng)
                     self.train(X, Y, sample_weight, validation=validation, initialize=False,
                                max_iter=warm_iter)
@@ -182,9 +207,9 @@ class DistillationLoop:
                 )
             elif grows:
                 advice = (
-                    "raise max_teacher_rows (the rows ran out while more rows still helped; "
-                    "the width grows only once they stop helping) or give a larger "
-                    "hidden_layer_size"
+                    "raise max_teacher_rows (the rows ran out while the gap between training "
+                    "and held-out scores was the larger part of the error, which more rows "
+                    "narrow) or give a larger hidden_layer_size"
                 )
             else:
                 advice = "raise hidden_layer_size (or set it to 'auto') or max_iter"
