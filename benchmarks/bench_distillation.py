@@ -28,7 +28,9 @@ Columns: variance-weighted R^2 (the meaning of ``FeedforwardApproximator.score``
 uniform R^2 (scikit-learn's default for multi-output), winner agreement (WTAs: the
 winning partition, argmax of the partitions' mean excitatory rates, equals the
 recurrent network's), fit seconds, fit time over ``MLPRegressor()``'s fit time on the
-same network, measured in this process, and whether a ConvergenceWarning was raised.
+same network (``/MLP``) and over its one-thread fit time (``/MLP*``, the stricter: on a
+busy machine the default two threads slow ``MLPRegressor()`` down), measured in this
+process, and notes: a ConvergenceWarning, the approximator's solver and iterations.
 
 Timing: every model runs with the BLAS thread settings a user gets by default
 (FeedforwardApproximator chooses its own thread count per fit, see its Notes), except
@@ -123,7 +125,7 @@ def fit_timed(model, X, y, threads=None):
     return elapsed, any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
-def report(name, label, model, seconds, ratio, warned, U_test, R_test, partitions):
+def report(name, label, model, seconds, ratios, warned, U_test, R_test, partitions):
     """Score one fitted model on the held-out rows, print its table row and return it."""
     predicted = model.predict(U_test)
     row = {
@@ -133,7 +135,8 @@ def report(name, label, model, seconds, ratio, warned, U_test, R_test, partition
         "r2_uniform": r2_score(R_test, predicted),
         "winner": np.nan,
         "seconds": seconds,
-        "ratio": ratio,
+        "ratio": ratios[0],
+        "ratio_single": ratios[1],
         "warned": warned,
     }
     if partitions is not None:
@@ -141,6 +144,8 @@ def report(name, label, model, seconds, ratio, warned, U_test, R_test, partition
             winning_partition(predicted, *partitions) == winning_partition(R_test, *partitions)
         )
     notes = ["ConvergenceWarning"] if warned else []
+    if hasattr(model, "solver_"):
+        notes.append(f"{model.solver_}, {model.n_iter_} it")
     record = getattr(model, "distillation_", None)
     if record is not None:
         notes.append(
@@ -149,8 +154,9 @@ def report(name, label, model, seconds, ratio, warned, U_test, R_test, partition
             f"teacher {record['teacher_time']:.1f}s"
         )
     winner = "" if np.isnan(row["winner"]) else f"{100 * row['winner']:6.1f}%"
+    shown = [" " * 6 if np.isnan(r) else f"{r:5.2f}x" for r in ratios]
     print(f"{name:9s} {label:34s} {row['r2']:8.4f} {row['r2_uniform']:8.4f} {winner:>7s} "
-          f"{seconds:7.1f} {ratio:5.2f}x  {'; '.join(notes)}", flush=True)
+          f"{seconds:7.1f} {shown[0]} {shown[1]}  {'; '.join(notes)}", flush=True)
     return row
 
 
@@ -182,7 +188,7 @@ def main():
     print(f"{n_train} training / {n_test} held-out rows per network; teacher mode: "
           f"target_score={TARGET_SCORE}, max_teacher_rows={MAX_TEACHER_ROWS}")
     header = (f"{'network':9s} {'model':34s} {'R2 var-w':>8s} {'R2 unif':>8s} {'winner':>7s} "
-              f"{'fit s':>7s} {'/MLP':>6s}  notes")
+              f"{'fit s':>7s} {'/MLP':>6s} {'/MLP*':>6s}  notes")
     print(header)
     print("-" * len(header))
     rows = []
@@ -219,7 +225,7 @@ def main():
              FeedforwardApproximator("auto", teacher=teacher, target_score=TARGET_SCORE,
                                      max_teacher_rows=MAX_TEACHER_ROWS, random_state=0), False),
         ]
-        mlp_seconds = None
+        mlp_seconds = mlp_single_seconds = None
         for label, model, given in models:
             if (args.no_teacher and not given) or (
                 args.only_teacher and given and not label.startswith("MLPRegressor()")
@@ -231,14 +237,18 @@ def main():
             threads = 1 if label.endswith("*") else None
             seconds, warned = fit_timed(model, U_train, R_train if given else None, threads)
             mlp_seconds = mlp_seconds or seconds
-            rows.append(report(name, label, model, seconds, seconds / mlp_seconds, warned,
+            if label == "MLPRegressor() *":
+                mlp_single_seconds = seconds
+            ratios = (seconds / mlp_seconds, seconds / (mlp_single_seconds or np.nan))
+            rows.append(report(name, label, model, seconds, ratios, warned,
                                U_test, R_test, partitions))
             if args.long and label == f"FeedforwardApproximator({n_units})" and rows[-1]["r2"] < 0.98:
                 long = FeedforwardApproximator(n_units, max_iter=4000, early_stopping=False,
                                                random_state=0)
                 seconds, warned = fit_timed(long, U_train, R_train)
+                ratios = (seconds / mlp_seconds, seconds / (mlp_single_seconds or np.nan))
                 rows.append(report(name, f"FFA({n_units}, 4000 it, no early stop)", long, seconds,
-                                   seconds / mlp_seconds, warned, U_test, R_test, partitions))
+                                   ratios, warned, U_test, R_test, partitions))
     return rows
 
 
