@@ -505,7 +505,8 @@ class FeedforwardApproximator(
     **Precision and threads.** L-BFGS computes the loss and gradient in
     float32 once the largest matrix product has 1e6 multiply-adds or more
     (the optimiser's state stays float64): half the cost, and held-out
-    scores within 1e-3 of float64's on the benchmark networks. Training and
+    scores within 1e-3 of float64's on the benchmark networks; a fit whose
+    line search runs out of float32 resolution is finished in float64. Training and
     prediction run their matrix products on one BLAS thread when the
     largest has fewer than 2e9 multiply-adds (4,000 rows, 100 hidden units
     and 88 outputs is 3.5e7; 16,000 teacher rows and 352 hidden units
@@ -944,16 +945,8 @@ class FeedforwardApproximator(
         l2 = self.alpha / sample_weight.sum()
         with _blas_limit(X.shape, self.hidden_layer_size_, self.n_outputs_):
             if self.solver_ in ("lbfgs", "varpro"):
-                dtype = _working_dtype(X.shape, self.hidden_layer_size_, self.n_outputs_)
                 fit = self._fit_lbfgs if self.solver_ == "lbfgs" else self._fit_varpro
-                fit(
-                    X_scaled.astype(dtype),
-                    Y_scaled.astype(dtype),
-                    (sample_weight / sample_weight.sum()).astype(dtype),
-                    l2,
-                    monitor,
-                    max_iter,
-                )
+                fit(X_scaled, Y_scaled, sample_weight / sample_weight.sum(), l2, monitor, max_iter)
             else:
                 self._fit_adam(
                     X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng, max_iter
@@ -1039,9 +1032,14 @@ class FeedforwardApproximator(
         self.coefs_ = [w1.copy(), w2.copy()]
         self.intercepts_ = [b1.copy(), b2.copy()]
 
-    def _minimize(self, objective, start, set_params, monitor, max_iter):
-        """L-BFGS-B on ``objective`` (loss and gradient of a flat vector) from ``start``.
+    def _minimize(self, make_objective, start, set_params, monitor, max_iter, shape):
+        """L-BFGS-B from ``start`` on the objective ``make_objective(dtype)`` builds.
 
+        The objective (loss and gradient of a flat vector) is computed in the
+        working precision of a problem of ``shape`` (rows x features). In
+        float32, a fit that L-BFGS itself ends (its line search no longer
+        finds a decrease at float32 resolution, before early stopping or
+        ``max_iter``) is finished in float64 with the iterations left.
         ``set_params`` stores a vector's weights on the estimator, after every
         iteration for ``monitor`` and at the end.
         """
@@ -1054,19 +1052,26 @@ class FeedforwardApproximator(
                 stopped_early = True
                 raise StopIteration
 
-        result = scipy.optimize.minimize(
-            objective,
-            start,
-            method="L-BFGS-B",
-            jac=True,
-            callback=callback,
-            options={
-                "maxiter": max_iter,
-                "maxfun": 10 * max_iter,
-                "maxcor": _LBFGS_MEMORY,
-                "gtol": self.tol,
-            },
-        )
+        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_)
+        iterations_left = max_iter
+        while True:
+            result = scipy.optimize.minimize(
+                make_objective(dtype),
+                start,
+                method="L-BFGS-B",
+                jac=True,
+                callback=callback,
+                options={
+                    "maxiter": iterations_left,
+                    "maxfun": 10 * iterations_left,
+                    "maxcor": _LBFGS_MEMORY,
+                    "gtol": self.tol,
+                },
+            )
+            iterations_left -= result.nit
+            if stopped_early or result.status == 1 or dtype == np.float64 or iterations_left < 1:
+                break
+            dtype, start = np.float64, result.x
         set_params(result.x)
         if result.status == 1 and not stopped_early:
             warnings.warn(
@@ -1077,18 +1082,23 @@ class FeedforwardApproximator(
 
     def _fit_lbfgs(self, X, Y, row_weights, l2, monitor, max_iter):
         """L-BFGS on all weights, through the output activation."""
-        buffers = Buffers(X.dtype)
         hidden, activation, out_activation = (
             self.hidden_layer_size_, self.activation, self.out_activation_
         )
 
-        def objective(params):
-            return joint_loss_and_gradient(
-                params, X, Y, row_weights, l2, hidden, activation, out_activation, buffers
-            )
+        def make_objective(dtype):
+            arrays = X.astype(dtype), Y.astype(dtype), row_weights.astype(dtype)
+            buffers = Buffers(dtype)
+
+            def objective(params):
+                return joint_loss_and_gradient(
+                    params, *arrays, l2, hidden, activation, out_activation, buffers
+                )
+
+            return objective
 
         start = pack(self.coefs_, self.intercepts_)
-        self._minimize(objective, start, self._set_params_vector, monitor, max_iter)
+        self._minimize(make_objective, start, self._set_params_vector, monitor, max_iter, X.shape)
 
     def _fit_varpro(self, X, Y, row_weights, l2, monitor, max_iter):
         """L-BFGS on the hidden weights, the output layer solved exactly (variable projection).
@@ -1097,7 +1107,15 @@ class FeedforwardApproximator(
         output then clips it at zero, which for non-negative targets never
         increases an error.
         """
-        objective = ProjectedLoss(X, Y, row_weights, l2, self.hidden_layer_size_, self.activation)
+        objective = None
+
+        def make_objective(dtype):
+            nonlocal objective
+            objective = ProjectedLoss(
+                X.astype(dtype), Y.astype(dtype), row_weights.astype(dtype), l2,
+                self.hidden_layer_size_, self.activation,
+            )
+            return objective
 
         def set_params(hidden_params):
             w1, b1 = unpack_hidden(hidden_params, self.n_features_in_, self.hidden_layer_size_)
@@ -1106,7 +1124,7 @@ class FeedforwardApproximator(
             self.intercepts_ = [b1.copy(), b2.copy()]
 
         start = np.concatenate([self.coefs_[0].ravel(), self.intercepts_[0]])
-        self._minimize(objective, start, set_params, monitor, max_iter)
+        self._minimize(make_objective, start, set_params, monitor, max_iter, X.shape)
 
     def _fit_adam(self, X, Y, sample_weight, l2, monitor, incremental, rng, max_iter):
         params = pack(self.coefs_, self.intercepts_)

@@ -12,6 +12,7 @@ scaling and the optimiser loop. Two objectives of the same loss:
 import numpy as np
 import scipy.linalg
 
+
 def activate(name, z):
     """Apply activation ``name`` to the pre-activations ``z`` in place."""
     if name == "relu":

@@ -426,3 +426,21 @@ def test_distillation_with_partial_fit(wta_network, wta_inputs):
 @parametrize_with_checks([FeedforwardApproximator(solver="adam", max_iter=300)])
 def test_sklearn_estimator_checks_with_adam(estimator, check):
     check(estimator)
+
+
+def test_float32_fit_is_finished_in_float64():
+    # 3,000 rows x 30 hidden x 40 outputs: the loss and gradient run in float32, whose
+    # line search gives up near the minimum (here at a gradient of 2.4e-6); the float64
+    # finish must bring the largest gradient component down to tol, as L-BFGS promises.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (3000, 2))
+    Y = np.tanh(2 * X @ rng.standard_normal((2, 40))) + 0.3 * np.sin(3 * X[:, :1])
+    ff = FeedforwardApproximator(30, solver="varpro", early_stopping=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ff.fit(X, Y)
+    X_scaled = (X - ff.input_mean_) / ff.input_scale_
+    Y_scaled = (Y - ff.target_offset_) / ff.target_scale_
+    loss = ProjectedLoss(X_scaled, Y_scaled, np.full(3000, 1 / 3000), ff.alpha / 3000, 30, "tanh")
+    _, gradient = loss(np.concatenate([ff.coefs_[0].ravel(), ff.intercepts_[0]]))
+    assert np.abs(gradient).max() <= ff.tol
