@@ -275,6 +275,7 @@ class FeedforwardApproximator(
         half of the training targets are exactly zero (silent units, as in a
         winner-take-all circuit: a linear output makes exact zeros only by
         cancellation). The choice made is ``solver_``.
+
     alpha : float, default=1e-5
         Strength of the L2 penalty on the weights (not the intercepts).
 
@@ -386,6 +387,7 @@ class FeedforwardApproximator(
 
     out_activation_ : str
         The output activation used, ``"auto"`` resolved.
+
     solver_ : str
         The solver used, ``"auto"`` resolved.
 
@@ -505,8 +507,9 @@ class FeedforwardApproximator(
     **Precision and threads.** L-BFGS computes the loss and gradient in
     float32 once the largest matrix product has 1e6 multiply-adds or more
     (the optimiser's state stays float64): half the cost, and held-out
-    scores within 1e-3 of float64's on the benchmark networks; a fit whose
-    line search runs out of float32 resolution is finished in float64. Training and
+    scores within 1e-3 of float64's on the benchmark networks; without
+    early stopping, a fit whose line search runs out of float32 resolution
+    is finished in float64. Training and
     prediction run their matrix products on one BLAS thread when the
     largest has fewer than 2e9 multiply-adds (4,000 rows, 100 hidden units
     and 88 outputs is 3.5e7; 16,000 teacher rows and 352 hidden units
@@ -1037,9 +1040,9 @@ class FeedforwardApproximator(
 
         The objective (loss and gradient of a flat vector) is computed in the
         working precision of a problem of ``shape`` (rows x features). In
-        float32, a fit that L-BFGS itself ends (its line search no longer
-        finds a decrease at float32 resolution, before early stopping or
-        ``max_iter``) is finished in float64 with the iterations left.
+        float32 and without early stopping, a fit that L-BFGS itself ends
+        before ``max_iter`` (its line search no longer finds a decrease at
+        float32 resolution) is finished in float64 with the iterations left.
         ``set_params`` stores a vector's weights on the estimator, after every
         iteration for ``monitor`` and at the end.
         """
@@ -1069,7 +1072,10 @@ class FeedforwardApproximator(
                 },
             )
             iterations_left -= result.nit
-            if stopped_early or result.status == 1 or dtype == np.float64 or iterations_left < 1:
+            # With a validation set, the held-out score, not the loss's last digits,
+            # says when to stop: a float32 line search that gives up ends the fit too.
+            finished = stopped_early or monitor.validation is not None or result.status == 1
+            if finished or dtype == np.float64 or iterations_left < 1:
                 break
             dtype, start = np.float64, result.x
         set_params(result.x)
