@@ -459,7 +459,9 @@ class FeedforwardApproximator(
 
     with ``f`` the hidden ``activation`` and ``g`` the output activation.
     Because relu and tanh targets are only divided by a positive factor, a
-    relu output predicts silent units as exact zeros. Training minimises
+    relu output can predict silent units as exact zeros (trained by
+    ``"lbfgs"`` it does; ``"varpro"`` clips a linear solution at zero, and
+    silent units come out as zero or a small rate). Training minimises
 
     .. math::
 
