@@ -691,9 +691,10 @@ def run(args):
     print(line)
     print(f"  steps to converge   min {steps.min()}, median {int(np.median(steps))}, "
           f"90th percentile {int(np.percentile(steps, 90))}, max {steps.max()} ({args.method})")
-    print(f"  approximator        {args.hidden} hidden units, fit on {approximator.n_teacher_rows_} rows "
-          f"in {fit_seconds:.1f} s (fixed points included; solver {approximator.solver_}, "
-          f"{approximator.n_iter_} iterations)")
+    print(f"  approximator        {args.hidden} hidden units, solver {approximator.solver_}, "
+          f"{approximator.n_iter_} iterations")
+    print(f"                      fit on {approximator.n_teacher_rows_} rows in {fit_seconds:.1f} s "
+          "(fixed points included)")
     n_units = targets.shape[1]
     if math.isnan(r2_weighted):
         print(f"  held-out R^2        not computed: {len(targets)} held-out rows converged, 2 are needed")
