@@ -207,9 +207,10 @@ class DistillationLoop:
                 )
             elif grows:
                 advice = (
-                    "raise max_teacher_rows (the rows ran out while the gap between training "
-                    "and held-out scores was the larger part of the error, which more rows "
-                    "narrow) or give a larger hidden_layer_size"
+                    "raise max_teacher_rows (the rows ran out while new rows were still "
+                    "narrowing the gap between training and held-out scores or lowering the "
+                    "training error, before the width had cause to grow) or give a larger "
+                    "hidden_layer_size"
                 )
             else:
                 advice = "raise hidden_layer_size (or set it to 'auto') or max_iter"

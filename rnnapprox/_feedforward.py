@@ -247,8 +247,8 @@ class FeedforwardApproximator(
         outputs (the recurrent network's units, the width Muir (2018)
         compares with) and, in teacher mode with ``target_score``, doubles the
         width (up to 4 times the start) when the training rows themselves are
-        fitted worse than the target and a round of new rows no longer
-        improved the held-out score (see Notes).
+        fitted worse than the target, their error is the larger part of the
+        held-out error, and new rows did not lower it (see Notes).
 
     activation : {"relu", "tanh"}, default="tanh"
         Hidden-layer activation; ``"relu"`` gives linear-threshold units.
@@ -257,7 +257,8 @@ class FeedforwardApproximator(
 
     output_activation : {"auto", "identity", "relu", "tanh"}, default="auto"
         Output-layer activation. ``"relu"`` represents the non-negative rates
-        of linear-threshold networks, silent units exactly zero included;
+        of linear-threshold networks (trained by ``"lbfgs"``, silent units as
+        exact zeros; by ``"varpro"``, as zeros or small rates);
         ``"tanh"`` bounded signed rates. ``"auto"`` chooses ``"relu"`` when
         every training target is non-negative and ``"identity"`` otherwise.
 
@@ -268,8 +269,9 @@ class FeedforwardApproximator(
         hidden layer it tries; it reaches a given score in several times
         fewer iterations than ``"lbfgs"``. Needs a linear output layer:
         ``"identity"``, or ``"relu"``, which then clips the linear solution at
-        zero. ``"lbfgs"``: full-batch L-BFGS-B on all weights at once, through
-        the output activation. ``"adam"``: mini-batch Adam, for large data
+        zero (it is the linear output's loss that is minimised, and recorded
+        in ``loss_curve_``). ``"lbfgs"``: full-batch L-BFGS-B on all weights
+        at once, through the output activation. ``"adam"``: mini-batch Adam, for large data
         sets and :meth:`partial_fit`. ``"auto"``: ``"varpro"``, except
         ``"lbfgs"`` for a tanh output and for a relu output where at least
         half of the training targets are exactly zero (silent units, as in a
@@ -281,10 +283,10 @@ class FeedforwardApproximator(
 
     batch_size : int or "auto", default="auto"
         Mini-batch size of ``"adam"``; ``"auto"`` is ``min(200, n_samples)``.
-        Ignored by ``"lbfgs"``.
+        Ignored by the full-batch solvers.
 
     learning_rate_init : float, default=1e-3
-        Step size of ``"adam"``. Ignored by ``"lbfgs"``.
+        Step size of ``"adam"``. Ignored by the full-batch solvers.
 
     max_iter : int, default=2000
         Maximum number of L-BFGS iterations, or of Adam epochs. Distilling a
@@ -294,11 +296,12 @@ class FeedforwardApproximator(
         improving.
 
     tol : float, default=1e-6
-        Convergence tolerance. ``"lbfgs"`` stops when the largest gradient
-        component is ``<= tol`` (or the relative loss decrease stalls at
+        Convergence tolerance. ``"varpro"`` and ``"lbfgs"`` stop when the
+        largest component of the gradient (in the hidden weights, or in all
+        weights) is ``<= tol`` (or the relative loss decrease stalls at
         machine precision); ``"adam"`` when the training loss has not
         improved by at least ``tol`` for ``n_iter_no_change`` consecutive
-        epochs. With ``early_stopping``, both stop when the validation score
+        epochs. With ``early_stopping``, all stop when the validation score
         has not improved for ``n_iter_no_change`` iterations, where an
         improvement removes at least 1 % of the unexplained variance
         ``1 - score`` left at the last improvement, and at least ``1e-4`` and
@@ -309,7 +312,7 @@ class FeedforwardApproximator(
         score (variance-weighted :math:`R^2`, as :meth:`score`) after each
         iteration or epoch, stop when it has not improved (see ``tol``) for
         ``n_iter_no_change`` iterations, and keep the best weights. Works with
-        both solvers. ``"auto"`` turns it on for :meth:`fit` on 1,000 rows or
+        every solver. ``"auto"`` turns it on for :meth:`fit` on 1,000 rows or
         more (on fewer, every row is needed for training), never for
         :meth:`partial_fit`.
 
@@ -474,8 +477,11 @@ class FeedforwardApproximator(
     is half the mean squared error per output in scaled units, so the best
     constant prediction has a loss of at most 0.5 whatever the data. Weights
     start from Glorot-uniform draws (relu output biases shifted to be
-    positive, so no output starts silent). L-BFGS minimises ``L`` on the
-    exact gradient; Adam on mini-batch estimates of it.
+    positive, so no output starts silent). ``"lbfgs"`` minimises ``L`` on
+    the exact gradient; ``"varpro"`` minimises it over the hidden layer with
+    the output layer solved exactly, for ``g`` the identity (a relu output
+    clips that solution; see the user guide); Adam works on mini-batch
+    estimates of the gradient.
 
     :meth:`predict` is two matrix products and two element-wise
     activations, so its cost per row is the same for every input, however
@@ -923,6 +929,12 @@ class FeedforwardApproximator(
         rng = self._rng
         target_ndim = Y.ndim
         Y = Y.reshape(Y.shape[0], -1)
+        if self.solver == "varpro" and self.output_activation == "tanh":
+            raise ValueError(
+                "solver='varpro' solves a linear output layer exactly, so it needs "
+                "output_activation 'identity' or 'relu' (or 'auto'), not 'tanh'; use "
+                "solver='lbfgs' for a tanh output."
+            )
         if initialize:
             self._initialize(X, Y, sample_weight, target_ndim, rng)
         elif Y.shape[1] != self.n_outputs_:
@@ -930,6 +942,7 @@ class FeedforwardApproximator(
                 f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted with "
                 f"{self.n_outputs_} outputs; refit without warm_start to change them."
             )
+        self.solver_ = self._resolve_solver(Y, sample_weight, initialize)
         if initialize or not incremental:
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -956,7 +969,7 @@ class FeedforwardApproximator(
                 self._fit_adam(
                     X_scaled, Y_scaled, sample_weight, l2, monitor, incremental, rng, max_iter
                 )
-        if validation is not None:
+        if self.validation_scores_:  # (no iteration, no score: keep the weights as they are)
             self._set_params_vector(monitor.best_params)
 
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
@@ -972,7 +985,6 @@ class FeedforwardApproximator(
         if self.output_activation == "auto":
             non_negative = np.all(Y[sample_weight > 0] >= 0)
             self.out_activation_ = "relu" if non_negative else "identity"
-        self.solver_ = self._resolve_solver(Y, sample_weight)
 
         mean, std = _weighted_mean_and_std(X, sample_weight)
         self.input_mean_ = mean
@@ -994,16 +1006,16 @@ class FeedforwardApproximator(
             self.intercepts_[1] = np.abs(self.intercepts_[1]) + 0.5
         self._adam_state = None
 
-    def _resolve_solver(self, Y, sample_weight):
-        """The solver ``"auto"`` stands for, given the targets and the output activation."""
-        if self.solver == "varpro" and self.out_activation_ == "tanh":
-            raise ValueError(
-                "solver='varpro' solves a linear output layer exactly, so it needs "
-                "output_activation 'identity' or 'relu' (or 'auto'), not 'tanh'; use "
-                "solver='lbfgs' for a tanh output."
-            )
+    def _resolve_solver(self, Y, sample_weight, initialize):
+        """The solver of this training: ``solver``, with ``"auto"`` resolved.
+
+        A warm ``"auto"`` training (more rows of a distillation, say) keeps the
+        choice of the first, so the solver does not change under a fit.
+        """
         if self.solver != "auto":
             return self.solver
+        if not initialize and getattr(self, "solver_", None) in ("varpro", "lbfgs"):
+            return self.solver_
         if self.out_activation_ == "tanh":
             return "lbfgs"
         if self.out_activation_ == "relu":
@@ -1016,7 +1028,9 @@ class FeedforwardApproximator(
         """Widen the hidden layer to ``width`` units without changing the network's function.
 
         New units get Glorot-uniform input weights and zero output weights, so
-        the next (warm) training starts from the same predictions.
+        the next (warm) training starts from the same predictions (with
+        ``"varpro"``, from the output layer re-solved for the wider hidden
+        layer, whose training loss is no larger).
         """
         n_new = width - self.hidden_layer_size_
         bound = np.sqrt(6.0 / (self.n_features_in_ + width))
@@ -1043,7 +1057,7 @@ class FeedforwardApproximator(
         The objective (loss and gradient of a flat vector) is computed in the
         working precision of a problem of ``shape`` (rows x features). In
         float32 and without early stopping, a fit that L-BFGS itself ends
-        before ``max_iter`` (its line search no longer finds a decrease at
+        before ``max_iter`` (converged, or its loss no longer decreasing at
         float32 resolution) is finished in float64 with the iterations left.
         ``set_params`` stores a vector's weights on the estimator, after every
         iteration for ``monitor`` and at the end.

@@ -244,3 +244,21 @@ def test_transform_is_two_dimensional_for_one_target(labelled):
 def test_blas_threads_chosen_by_problem_size():
     assert _blas_threads((4000, 8), 100, 88) == 1
     assert _blas_threads((200_000, 50), 500, 300) is None
+
+
+def test_variable_projection_in_teacher_rounds(tanh_network):
+    # Signed rates: "auto" trains by variable projection, also in the warm rounds of new
+    # rows and after the width grows (the output layer is re-solved for the new units).
+    U = np.random.default_rng(3).normal(0.0, 0.5, size=(400, 5))
+    ff = FeedforwardApproximator(
+        "auto", teacher=RecurrentFixedPointTransformer(network=tanh_network),
+        target_score=0.99999, max_teacher_rows=1600, max_iter=60, random_state=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="held-out score"):
+        ff.fit(U)
+    record = ff.distillation_
+    assert ff.solver_ == "varpro"
+    assert record["n_rounds"] > 1 and record["n_teacher_rows"] <= 1600
+    assert record["n_rows_drawn"] > 0 and record["hidden_layer_sizes"][-1] > ff.n_outputs_
+    assert record["validation_scores"][-1] > record["validation_scores"][0] > 0.9
+    assert ff.coefs_[1].shape == (ff.hidden_layer_size_, ff.n_outputs_)

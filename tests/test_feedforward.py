@@ -192,7 +192,7 @@ def test_deterministic_given_random_state(smooth_data):
     assert_array_equal(first.fit(X, Y).predict(X), second.fit(X, Y).predict(X))
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("solver", ["varpro", "lbfgs", "adam"])
 def test_warm_start_continues(smooth_data, solver):
     X, Y = smooth_data
     ff = FeedforwardApproximator(hidden_layer_size=10, solver=solver, max_iter=20, random_state=0)
@@ -243,7 +243,7 @@ def test_partial_fit_rejects_early_stopping(smooth_data):
         ff.partial_fit(X, Y)
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("solver", ["varpro", "lbfgs", "adam"])
 def test_early_stopping_records_validation_scores(smooth_data, solver):
     X, Y = smooth_data
     ff = FeedforwardApproximator(
@@ -279,7 +279,7 @@ def test_early_stopping_waits_patience_after_the_last_relative_improvement(smoot
     assert ff.best_validation_score_ == max(scores)
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("solver", ["varpro", "lbfgs", "adam"])
 def test_convergence_warning_at_max_iter(smooth_data, solver):
     X, Y = smooth_data
     ff = FeedforwardApproximator(hidden_layer_size=5, solver=solver, max_iter=3, random_state=0)
@@ -444,3 +444,39 @@ def test_float32_fit_is_finished_in_float64():
     loss = ProjectedLoss(X_scaled, Y_scaled, np.full(3000, 1 / 3000), ff.alpha / 3000, 30, "tanh")
     _, gradient = loss(np.concatenate([ff.coefs_[0].ravel(), ff.intercepts_[0]]))
     assert np.abs(gradient).max() <= ff.tol
+
+
+def test_solver_follows_the_parameter_between_fits(smooth_data):
+    X, Y = smooth_data
+    ff = FeedforwardApproximator(hidden_layer_size=10, max_iter=20, random_state=0).fit(X, Y)
+    assert ff.solver_ == "varpro"
+    ff.set_params(solver="lbfgs", warm_start=True).fit(X, Y)
+    assert ff.solver_ == "lbfgs" and ff.n_iter_ == 20
+    ff.set_params(solver="adam").partial_fit(X, Y)  # one Adam epoch, not a full-batch fit
+    assert ff.solver_ == "adam" and ff.n_iter_ == 21
+    ff.set_params(solver="auto").fit(X, Y)  # a warm "auto" after Adam chooses afresh
+    assert ff.solver_ == "varpro"
+    ff.set_params(solver="varpro", output_activation="tanh")
+    with pytest.raises(ValueError, match="not 'tanh'"):
+        ff.fit(X, Y)
+
+
+def test_auto_solver_counts_zeros_by_sample_weight(rate_data):
+    X, Y = rate_data
+    silent_rows = (Y == 0).mean(axis=1) >= 2 / 3
+    assert 0.2 < silent_rows.mean() < 0.5
+    uniform = FeedforwardApproximator(5, max_iter=2).fit(X, Y)
+    on_silent_rows = FeedforwardApproximator(5, max_iter=2).fit(X, Y, silent_rows.astype(float))
+    assert (uniform.solver_, on_silent_rows.solver_) == ("varpro", "lbfgs")
+
+
+def test_varpro_without_iterations_keeps_its_solved_output_layer(smooth_data):
+    # tol so loose that L-BFGS stops before its first iteration: no validation score is
+    # recorded, and the output layer solved for the starting hidden layer must be kept
+    # (not the random one the weights were initialised with).
+    X, Y = smooth_data
+    for early_stopping in (False, True):
+        ff = FeedforwardApproximator(10, tol=1.0, early_stopping=early_stopping, random_state=0)
+        ff.fit(X, Y)
+        assert ff.n_iter_ == 0
+        assert ff.score(X, Y) > 0.5
