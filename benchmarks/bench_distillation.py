@@ -162,7 +162,8 @@ def report(name, label, model, seconds, ratios, warned, U_test, R_test, partitio
 
 def blas_description():
     return "; ".join(
-        f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
+        f"{info['internal_api']} {info.get('version')} ({info.get('architecture')} kernel, "
+        f"{info['num_threads']} threads)"
         for info in threadpool_info()
         if info["user_api"] == "blas"
     )
