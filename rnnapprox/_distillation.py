@@ -141,6 +141,11 @@ class DistillationLoop:
         self.n_failed += int((~converged).sum())
         return X[converged], outputs[converged], converged
 
+    def _say(self, message):
+        """Progress of the rounds, printed with the estimator's ``verbose``."""
+        if self.estimator.verbose:
+            print(message, flush=True)
+
     def train(self, *args, **kwargs):
         start = time.perf_counter()
         self.estimator._train(*args, **kwargs)
@@ -165,6 +170,11 @@ class DistillationLoop:
                 train_scores.append(variance_weighted_r2(Y, predicted, sample_weight))
                 widths.append(est.hidden_layer_size_)
                 rows.append(X.shape[0])
+                self._say(
+                    f"Distillation round {len(scores)}: {rows[-1]} training rows, {widths[-1]} "
+                    f"hidden units, held-out score {scores[-1]:.4f}, training score "
+                    f"{train_scores[-1]:.4f} (target {est.target_score})"
+                )
                 if scores[-1] >= est.target_score:
                     break
                 remaining = est.max_teacher_rows - self.n_solved
@@ -175,6 +185,7 @@ class DistillationLoop:
                     growth_helped = not _stalled(scores)
                 if (grows and growth_helped and 2 * widths[-1] <= width_cap
                         and _short_of_capacity(scores, train_scores, est.target_score, grew)):
+                    self._say(f"  the width doubles to {2 * widths[-1]} hidden units")
                     est._grow_hidden(2 * widths[-1], rng)
                     self.train(X, Y, sample_weight, validation=validation, initialize=False,
                                max_iter=warm_iter)
@@ -183,6 +194,7 @@ class DistillationLoop:
                     break
                 errors = sample_weight * ((predicted - Y) ** 2).sum(axis=1)
                 n_new = min(remaining, max(int(_DRAW_FACTOR * X.shape[0]), 1))
+                self._say(f"  the teacher solves {n_new} new rows")
                 X_new = draw_inputs(X, errors, n_new, rng)
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])

@@ -360,7 +360,9 @@ class FeedforwardApproximator(
         validation split. An int makes ``fit`` deterministic.
 
     verbose : bool, default=False
-        Print the loss after each iteration (epoch).
+        Print the loss after each iteration (epoch), and in teacher mode with
+        ``target_score`` a line per round: rows, width, held-out and training
+        scores, and what the next round does.
 
     Attributes
     ----------

@@ -262,3 +262,15 @@ def test_variable_projection_in_teacher_rounds(tanh_network):
     assert record["n_rows_drawn"] > 0 and record["hidden_layer_sizes"][-1] > ff.n_outputs_
     assert record["validation_scores"][-1] > record["validation_scores"][0] > 0.9
     assert ff.coefs_[1].shape == (ff.hidden_layer_size_, ff.n_outputs_)
+
+
+def test_verbose_reports_each_round(wta_network, labelled, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ff = target_mode(wta_network, verbose=True).fit(labelled[0])
+    out = capsys.readouterr().out
+    rounds = [line for line in out.splitlines() if line.startswith("Distillation round")]
+    assert len(rounds) == ff.distillation_["n_rounds"] > 1
+    last = ff.distillation_
+    assert f"held-out score {last['validation_scores'][-1]:.4f}" in rounds[-1]
+    assert "the teacher solves" in out
