@@ -480,3 +480,22 @@ def test_varpro_without_iterations_keeps_its_solved_output_layer(smooth_data):
         ff.fit(X, Y)
         assert ff.n_iter_ == 0
         assert ff.score(X, Y) > 0.5
+
+
+def test_projected_loss_keeps_the_ridge_in_float32(monkeypatch):
+    # Six nearly identical hidden units: rounded to float32, their Gram matrix is not
+    # positive definite once a ridge far below float32 resolution is added. The output
+    # layer must then be solved from a float64 Gram matrix (the ridge kept), not by a
+    # minimum-norm least-squares fallback.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((500, 3))
+    Y = np.tanh(X @ rng.standard_normal((3, 4)))
+    weights = np.full(500, 1 / 500)
+    w1 = rng.standard_normal((3, 6))
+    w1[:, 1:] = w1[:, :1] + 1e-3 * rng.standard_normal((3, 5))
+    hidden_params = np.concatenate([w1.ravel(), np.full(6, 0.1)])
+    monkeypatch.setattr("scipy.linalg.lstsq", lambda *a, **k: pytest.fail("lstsq fallback"))
+    loss32, _ = ProjectedLoss(X.astype(np.float32), Y.astype(np.float32),
+                              weights.astype(np.float32), 1e-9, 6, "tanh")(hidden_params)
+    loss64, _ = ProjectedLoss(X, Y, weights, 1e-9, 6, "tanh")(hidden_params)
+    assert_allclose(loss32, loss64, rtol=1e-3)
