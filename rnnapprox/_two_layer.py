@@ -224,7 +224,7 @@ class ProjectedLoss:
         output_layer = self._solve_output_layer(features)
         self._last = (params.copy(), output_layer)
         readout = output_layer.astype(self.X.dtype)
-        n_samples, n_outputs = self.Y.shape
+        n_outputs = self.Y.shape[1]
         error = np.matmul(features, readout, out=self.buffers.get_array("error", self.Y.shape))
         error -= self.Y
         delta = np.multiply(
