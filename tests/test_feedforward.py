@@ -38,6 +38,13 @@ def rate_data():
     return X, Y
 
 
+def _central_differences(function, x, step=1e-6):
+    """Gradient of the scalar ``function`` at ``x`` by central differences."""
+    return np.array(
+        [(function(x + step * e) - function(x - step * e)) / (2 * step) for e in np.eye(x.size)]
+    )
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("output_activation", ["identity", "relu", "tanh"])
 def test_gradient_matches_central_differences(activation, output_activation):
@@ -57,14 +64,7 @@ def test_gradient_matches_central_differences(activation, output_activation):
         )
 
     _, gradient = loss_and_gradient(params)
-    step = 1e-6
-    numeric = np.array(
-        [
-            (loss_and_gradient(params + step * e)[0] - loss_and_gradient(params - step * e)[0])
-            / (2 * step)
-            for e in np.eye(n_params)
-        ]
-    )
+    numeric = _central_differences(lambda p: loss_and_gradient(p)[0], params)
     assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8 * np.abs(gradient).max())
 
 
@@ -141,14 +141,7 @@ def test_projected_loss_matches_joint_loss_and_central_differences(activation):
     assert_allclose(gradient, joint_gradient[:n_hidden_params], rtol=1e-10, atol=1e-14)
 
     # And that gradient is the reduced loss's own (readout re-solved at every point).
-    step = 1e-6
-    numeric = np.array(
-        [
-            (projected(hidden_params + step * e)[0] - projected(hidden_params - step * e)[0])
-            / (2 * step)
-            for e in np.eye(n_hidden_params)
-        ]
-    )
+    numeric = _central_differences(lambda p: projected(p)[0], hidden_params)
     assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-8 * np.abs(gradient).max())
 
 
