@@ -124,14 +124,15 @@ def unpack_hidden(params, n_features, n_hidden):
     return w1, params[n_features * n_hidden : (n_features + 1) * n_hidden]
 
 
-def _ridge_solve(gram, rhs, ridge):
-    """``(gram + ridge diag(1, ..., 1, 0))^-1 rhs`` by Cholesky; the bias (last) row is not penalised.
+def _penalised_gram(features, weighted, ridge):
+    """``[h, 1]^T diag(w) [h, 1] + ridge diag(1, ..., 1, 0)`` in float64 (the bias is not penalised).
 
-    Raises ``LinAlgError`` when the matrix is not numerically positive definite.
+    ``weighted`` is ``diag(w) [h, 1]``.
     """
+    gram = (features.T @ weighted).astype(np.float64)
     n_weights = gram.shape[0] - 1
     gram[np.arange(n_weights), np.arange(n_weights)] += ridge
-    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram), rhs)
+    return gram
 
 
 class ProjectedLoss:
@@ -194,23 +195,24 @@ class ProjectedLoss:
         )
         rhs = (weighted.T @ self.Y).astype(np.float64)
         ridge = self.Y.shape[1] * self.l2
+        gram = _penalised_gram(features, weighted, ridge)
         try:
-            return _ridge_solve((features.T @ weighted).astype(np.float64), rhs, ridge)
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram), rhs)
         except np.linalg.LinAlgError:
-            if features.dtype != np.float64:
-                # A float32 Gram matrix rounds away a ridge below float32 resolution
-                # (alpha's default is): form it in float64 and try again.
-                features = features.astype(np.float64)
-                weighted = features * self.row_weights.astype(np.float64)[:, np.newaxis]
-                try:
-                    return _ridge_solve(features.T @ weighted, rhs, ridge)
-                except np.linalg.LinAlgError:
-                    pass
-            # Features collinear to working precision (dead or duplicate units, no
-            # penalty): the least-squares solution of smallest norm.
-            gram = features.T @ weighted
-            gram[np.arange(self.n_hidden), np.arange(self.n_hidden)] += ridge
-            return scipy.linalg.lstsq(gram, rhs)[0]
+            pass
+        if features.dtype != np.float64:
+            # A float32 Gram matrix rounds away a ridge below float32 resolution
+            # (alpha's default is): form it in float64 and try again.
+            features = features.astype(np.float64)
+            weighted = features * self.row_weights.astype(np.float64)[:, np.newaxis]
+            gram = _penalised_gram(features, weighted, ridge)
+            try:
+                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram), rhs)
+            except np.linalg.LinAlgError:
+                pass
+        # Features collinear to working precision (dead or duplicate units, no
+        # penalty): the least-squares solution of smallest norm.
+        return scipy.linalg.lstsq(gram, rhs)[0]
 
     def output_layer(self, params):
         """``(W2, b2)`` (float64) optimal for the hidden weights ``params``."""
