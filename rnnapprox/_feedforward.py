@@ -1073,29 +1073,28 @@ class FeedforwardApproximator(
                 stopped_early = True
                 raise StopIteration
 
-        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_)
-        iterations_left = max_iter
-        while True:
-            result = scipy.optimize.minimize(
+        def run(dtype, start, iterations):
+            return scipy.optimize.minimize(
                 make_objective(dtype),
                 start,
                 method="L-BFGS-B",
                 jac=True,
                 callback=callback,
                 options={
-                    "maxiter": iterations_left,
-                    "maxfun": 10 * iterations_left,
+                    "maxiter": iterations,
+                    "maxfun": 10 * iterations,
                     "maxcor": _LBFGS_MEMORY,
                     "gtol": self.tol,
                 },
             )
-            iterations_left -= result.nit
-            # With a validation set, the held-out score, not the loss's last digits,
-            # says when to stop: a float32 line search that gives up ends the fit too.
-            finished = stopped_early or monitor.validation is not None or result.status == 1
-            if finished or dtype == np.float64 or iterations_left < 1:
-                break
-            dtype, start = np.float64, result.x
+
+        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_)
+        result = run(dtype, start, max_iter)
+        # With a validation set, the held-out score, not the loss's last digits, says
+        # when to stop: a float32 line search that gives up ends the fit too.
+        if (dtype != np.float64 and monitor.validation is None and result.status != 1
+                and result.nit < max_iter):
+            result = run(np.float64, result.x, max_iter - result.nit)
         set_params(result.x)
         if result.status == 1 and not stopped_early:
             warnings.warn(
