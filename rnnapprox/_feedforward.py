@@ -79,18 +79,22 @@ _LBFGS_PATIENCE = 100
 _SILENT_TARGET_FRACTION = 0.5
 
 
+def _largest_product(shape, n_hidden, n_outputs):
+    """Multiply-adds of the largest matrix product of a pass over ``shape`` rows x features."""
+    n_samples, n_features = shape
+    return n_samples * n_hidden * max(n_features, n_outputs)
+
+
 def _working_dtype(shape, n_hidden, n_outputs):
     """Arithmetic of the loss and gradient for training on ``shape`` rows x features."""
-    n_samples, n_features = shape
-    largest_product = n_samples * n_hidden * max(n_features, n_outputs)
-    return np.float32 if largest_product >= _FLOAT32_MULTIPLY_ADDS else np.float64
+    largest = _largest_product(shape, n_hidden, n_outputs)
+    return np.float32 if largest >= _FLOAT32_MULTIPLY_ADDS else np.float64
 
 
 def _blas_threads(shape, n_hidden, n_outputs):
     """BLAS thread limit for training on ``shape`` rows x features (None: leave as is)."""
-    n_samples, n_features = shape
-    largest_product = n_samples * n_hidden * max(n_features, n_outputs)
-    return 1 if largest_product < _SINGLE_THREAD_MULTIPLY_ADDS else None
+    largest = _largest_product(shape, n_hidden, n_outputs)
+    return 1 if largest < _SINGLE_THREAD_MULTIPLY_ADDS else None
 
 
 def _blas_limit(shape, n_hidden, n_outputs):
