@@ -55,7 +55,9 @@ def lyapunov_exponents(family, drives, states, settings, n_threads):
     base = np.asarray(states, dtype=np.float64).copy()
     perturbed = base + LYAPUNOV_EPSILON * direction
     both_drives = np.concatenate([drives, drives])
-    round_settings = settings._replace(tol=0.0, max_steps=steps)
+    # Every round runs its full steps (tol 0), so a float32 phase would only be redone in
+    # float64: the rounds integrate in float64 whatever the transformer's precision.
+    round_settings = settings._replace(tol=0.0, max_steps=steps, precision="float64")
     total = np.zeros(n_rows)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in range(LYAPUNOV_ROUNDS + 1):
