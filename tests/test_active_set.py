@@ -269,3 +269,28 @@ def test_small_networks_are_integrated_by_euler(network, n_features, monkeypatch
 def test_networks_large_enough_analyse_their_regions():
     assert max_analysed_active(100) > 10
     assert max_analysed_active(1000) > max_analysed_active(100)
+
+
+def test_regions_are_analysed_once_per_transform_across_chunks(monkeypatch):
+    # Rows are integrated in chunks; the certifier's cache of analysed regions must
+    # serve them all, or every chunk pays for the same eigenproblems again.
+    import rnnapprox._chunked as chunked
+
+    analysed = []
+    original = ActiveSetCertifier._analyse
+
+    def counting(self, *args, **kwargs):
+        analysed.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ActiveSetCertifier, "_analyse", counting)
+    net = soft_wta(3, 6, 3, random_state=0)
+    X = np.random.default_rng(0).uniform(0.0, 1.0, (300, 3))
+    rnn = RecurrentFixedPointTransformer(network=net, method="active_set").fit(X)
+    whole = rnn.solve(X)
+    n_whole = len(analysed)
+    analysed.clear()
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 50)
+    chunked_result = rnn.solve(X)
+    assert n_whole > 0 and len(analysed) == n_whole
+    np.testing.assert_array_equal(chunked_result.n_steps, whole.n_steps)

@@ -245,6 +245,18 @@ class ActiveSet(SolverMethod):
                 "method='anderson'."
             )
 
+    def _certifier(self, family, dt):
+        """The certifier of ``family`` at ``dt``, kept across the chunks of one transform.
+
+        Its cache of analysed regions is what makes the active set pay: one
+        ``ActiveSet`` serves every chunk of a call, so a region is analysed once.
+        """
+        cached = getattr(self, "_cached_certifier", None)
+        if cached is None or cached[0] is not family or cached[1] != dt:
+            cached = (family, dt, ActiveSetCertifier(family.weights, dt / family.tau))
+            self._cached_certifier = cached
+        return cached[2]
+
     def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         if dtype != np.float64:
             raise ValueError("method='active_set' computes in float64 only.")
@@ -252,7 +264,7 @@ class ActiveSet(SolverMethod):
             # No region of so small a network is worth its analysis: plain Euler.
             return Euler().solve(family, drive, initial, settings, workers, start, dtype)
         tol, max_steps = settings.tol, settings.max_steps
-        certifier = ActiveSetCertifier(family.weights, settings.dt / family.tau)
+        certifier = self._certifier(family, settings.dt)
         model = family.kernel_model(settings.dt)
         options = (SETTLE_STEPS, max_analysed_active(family.n_units), CHECK_STEPS)
         n_rows, n_units = drive.shape
