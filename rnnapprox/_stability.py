@@ -18,13 +18,18 @@ LYAPUNOV_EPSILON = 1e-7
 LYAPUNOV_E_FOLDS = 5.0
 
 
+def leading_eigenvalue(jacobian):
+    """Eigenvalue of largest real part of ``jacobian`` (of a conjugate pair, the one with imag >= 0)."""
+    eigenvalues = np.linalg.eigvals(jacobian)
+    k = np.argmax(eigenvalues.real)
+    return complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
+
+
 def leading_eigenvalues(family, states, drives, n_threads):
-    """Per state, the Jacobian eigenvalue of largest real part (imaginary part >= 0)."""
+    """Per state, :func:`leading_eigenvalue` of the family's Jacobian."""
 
     def leading(i):
-        eigenvalues = np.linalg.eigvals(family.jacobian(states[i], drives[i]))
-        k = np.argmax(eigenvalues.real)
-        return complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
+        return leading_eigenvalue(family.jacobian(states[i], drives[i]))
 
     # LAPACK releases the GIL: one single-threaded eigenproblem per thread.
     with Workers(n_threads) as workers:

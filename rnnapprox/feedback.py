@@ -13,6 +13,7 @@ from scipy.optimize import root
 from sklearn.utils import Bunch
 
 from ._recurrent import RecurrentFixedPointTransformer
+from ._stability import leading_eigenvalue
 from .networks import FeedbackNetwork, RateNetwork
 
 __all__ = ["train_feedback_readout", "check_feedback_target"]
@@ -182,9 +183,7 @@ def check_feedback_target(training, *, x0=None, dt=0.1, tol=1e-8, max_steps=20_0
     ).fit(U)
     result = solver.solve(U)
     jacobian = solver.jacobian(U, target_state[np.newaxis, :])[0]
-    eigenvalues = np.linalg.eigvals(jacobian)
-    k = np.argmax(eigenvalues.real)
-    leading = complex(eigenvalues[k].real, abs(eigenvalues[k].imag))
+    leading = leading_eigenvalue(jacobian)
     state = result.states[0]
     converged = bool(result.converged[0])
     distance = float(np.max(np.abs(state - target_state)))

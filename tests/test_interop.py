@@ -497,3 +497,16 @@ def test_torch_gru_matches_the_module_and_flags_stability(bias, cell):
     assert np.all(stability.spectral_radius < 1)
     with pytest.raises(ValueError, match="pass the rows' inputs as X"):
         fixed_point_stability(imported.network, result)
+
+
+def test_fixed_point_stability_agrees_with_solve_on_complex_pairs():
+    from rnnapprox import RecurrentFixedPointTransformer
+    from rnnapprox.networks import RateNetwork
+
+    # A rotation-like coupling gives conjugate pairs: both report the member with imag >= 0.
+    net = RateNetwork(weights=[[-0.5, -2.0], [2.0, -0.5]], activation="tanh")
+    U = np.array([[0.1, 0.0], [0.0, -0.2]])
+    result = RecurrentFixedPointTransformer(network=net, tol=1e-10).fit(U).solve(U, stability=True)
+    stability = fixed_point_stability(net, result)
+    assert np.all(result.leading_eigenvalue.imag > 0)
+    np.testing.assert_allclose(stability.leading_eigenvalue, result.leading_eigenvalue)

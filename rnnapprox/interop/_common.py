@@ -239,7 +239,8 @@ def fixed_point_stability(network, result, X=None):
     stability : sklearn.utils.Bunch
         One entry per row: ``continuous_stable`` and ``discrete_stable``
         (bool), ``leading_eigenvalue`` (complex, of largest real part, of the
-        continuous Jacobian, in units of 1/time), ``spectral_radius`` (of
+        continuous Jacobian, in units of 1/time; of a conjugate pair, the one
+        with imaginary part >= 0, as in ``solve(X, stability=True)``), ``spectral_radius`` (of
         ``D W``), and ``rnn_unstable`` (bool: stable here, not for the
         discrete map).
 
@@ -259,6 +260,7 @@ def fixed_point_stability(network, result, X=None):
     from rnnapprox import RecurrentFixedPointTransformer
     from rnnapprox._activations import get_activation
     from rnnapprox._families import RateFamily
+    from rnnapprox._stability import leading_eigenvalue
     from rnnapprox.networks import GRUNetwork, RateNetwork
 
     states = getattr(result, "states", result)
@@ -278,8 +280,7 @@ def fixed_point_stability(network, result, X=None):
         jacobians = rnn.jacobian(np.asarray(X)[rows], states[rows])
         identity = np.eye(rnn.n_state_)
         for i, jacobian in zip(rows, jacobians):
-            eigenvalues = np.linalg.eigvals(jacobian)
-            leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
+            leading[i] = leading_eigenvalue(jacobian)
             radius[i] = np.abs(np.linalg.eigvals(identity + jacobian)).max()  # the cell's update
     else:
         if not isinstance(network, RateNetwork):
@@ -296,8 +297,7 @@ def fixed_point_stability(network, result, X=None):
             )
         slope = get_activation(family.activation).slope
         for i in np.flatnonzero(converged):
-            eigenvalues = np.linalg.eigvals(family.jacobian(states[i], None))
-            leading[i] = eigenvalues[np.argmax(eigenvalues.real)]
+            leading[i] = leading_eigenvalue(family.jacobian(states[i], None))
             radius[i] = np.abs(np.linalg.eigvals(slope(states[i])[:, np.newaxis] * weights)).max()  # D W
     continuous = converged & (leading.real < 0)
     discrete = converged & (radius < 1)
