@@ -28,8 +28,10 @@ def best_time(function, repeats):
 
 def blas_description():
     """Which BLAS libraries and kernels are loaded, with their thread counts (threadpoolctl)."""
-    return ", ".join(sorted({f"{i['internal_api']} {i.get('architecture')} ({i['num_threads']} threads)"
-                             for i in threadpool_info() if i["user_api"] == "blas"}))
+    return ", ".join(sorted({
+        f"{i['internal_api']} {i.get('version')} {i.get('architecture')} ({i['num_threads']} threads)"
+        for i in threadpool_info() if i["user_api"] == "blas"
+    }))
 
 
 def numpy_euler(drive, weights, rate_scale, tol, max_steps):

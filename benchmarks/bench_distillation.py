@@ -52,10 +52,11 @@ import time
 import warnings
 
 import numpy as np
+from _common import blas_description
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
 from rnnapprox.feedback import train_feedback_readout
@@ -158,15 +159,6 @@ def report(name, label, model, seconds, ratios, warned, U_test, R_test, partitio
     print(f"{name:9s} {label:34s} {row['r2']:8.4f} {row['r2_uniform']:8.4f} {winner:>7s} "
           f"{seconds:7.1f} {shown[0]} {shown[1]}  {'; '.join(notes)}", flush=True)
     return row
-
-
-def blas_description():
-    return "; ".join(
-        f"{info['internal_api']} {info.get('version')} ({info.get('architecture')} kernel, "
-        f"{info['num_threads']} threads)"
-        for info in threadpool_info()
-        if info["user_api"] == "blas"
-    )
 
 
 def main():

@@ -40,17 +40,10 @@ from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
-from rnnapprox.networks import soft_wta
+from rnnapprox.networks import soft_wta, winning_partition
 
 N_PARTITIONS, UNITS_PER_PARTITION, N_INHIBITORY = 5, 16, 8
 HIDDEN = 88
-
-
-def winners(rates):
-    """Winning partition of each row: argmax of the partitions' mean excitatory rate."""
-    excitatory = rates[:, : N_PARTITIONS * UNITS_PER_PARTITION]
-    partitions = excitatory.reshape(len(rates), N_PARTITIONS, UNITS_PER_PARTITION)
-    return partitions.mean(axis=2).argmax(axis=1)
 
 
 def timed_fit(estimator, X, y, repeats):
@@ -107,7 +100,7 @@ def run(args):
     R_test = recurrent.transform(U_test)
     solved = recurrent.solve(U_test)
     steps = solved.n_steps
-    true_winners = winners(R_test)
+    true_winners = winning_partition(R_test, N_PARTITIONS, UNITS_PER_PARTITION)
 
     # The two fits whose time ratio is a target are timed best of 3; the others once.
     mlp = MLPRegressor(hidden_layer_sizes=(HIDDEN,), random_state=0)
@@ -135,7 +128,9 @@ def run(args):
                 "name": name,
                 "model": model,
                 "r2": r2_score(R_test, predicted, multioutput="variance_weighted"),
-                "winners": np.mean(winners(predicted) == true_winners),
+                "winners": np.mean(
+                    winning_partition(predicted, N_PARTITIONS, UNITS_PER_PARTITION) == true_winners
+                ),
                 "fit_time": fit_time,
                 "n_iter": model.n_iter_,
                 "warned": warned,
