@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 
 from . import __version__
+from ._activations import ACTIVATIONS
 from ._feedforward import FeedforwardApproximator
 from ._recurrent import FixedPointResult, RecurrentFixedPointTransformer
 from .networks import RateNetwork, soft_wta, winning_partition
@@ -105,7 +106,7 @@ def build_parser():
         "(or 'W') and optionally 'input_weights' ('W_in', shape n_units x n_features) and "
         "'bias' ('b'). Default: the built-in soft winner-take-all network.",
     )
-    network.add_argument("--activation", choices=["relu", "tanh"], default=None,
+    network.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
                          help="transfer function of a --weights network (default relu)")
     network.add_argument("--tau", type=_positive_float, default=None,
                          help="time constant of a --weights network (default 1.0)")

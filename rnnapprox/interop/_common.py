@@ -172,7 +172,7 @@ class ImportedNetwork(NamedTuple):
         )
 
 
-def _block_network(layers, n_features, activation, scale=1.0, tau=None):
+def _block_network(layers, n_features, scale=1.0):
     """Assemble stacked layers into one block lower-triangular rate network's arrays.
 
     ``layers`` is a list of ``(recurrent, input, bias)`` with ``recurrent`` of

@@ -185,7 +185,7 @@ def from_rockpool(module):
         )
     ((activation, scale),) = activations
     tau = np.concatenate(taus)
-    weights, input_weights, bias, edges = _block_network(layers, n_features, activation, scale=scale)
+    weights, input_weights, bias, edges = _block_network(layers, n_features, scale=scale)
     network = RateNetwork(
         weights=weights,
         input_weights=input_weights,

@@ -127,7 +127,7 @@ def from_torch(module):
                 bias = bias + _array(getattr(module, name))
         layers.append((recurrent, inputs, bias))
     n_features = layers[0][1].shape[1]
-    weights, input_weights, bias, edges = _block_network(layers, n_features, nonlinearity)
+    weights, input_weights, bias, edges = _block_network(layers, n_features)
     network = RateNetwork(
         weights=weights, input_weights=input_weights, bias=bias, tau=1.0, activation=nonlinearity
     )
