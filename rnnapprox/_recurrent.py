@@ -451,9 +451,9 @@ class RecurrentFixedPointTransformer(ClassNamePrefixFeaturesOutMixin, Transforme
         family_class = get_family(self.family_)
         return family_class(**{name: getattr(self, name + "_") for name in family_class.attributes})
 
-    def _settings(self, tol=None, max_steps=None):
-        return Settings(dt=float(self.dt), tol=float(self.tol if tol is None else tol),
-                        max_steps=int(self.max_steps if max_steps is None else max_steps),
+    def _settings(self):
+        # block_size is the chunked driver's to set (_chunked.BLOCK_ROWS).
+        return Settings(dt=float(self.dt), tol=float(self.tol), max_steps=int(self.max_steps),
                         divergence_threshold=float(self.divergence_threshold), block_size=0,
                         precision=self.precision)
 
