@@ -1200,21 +1200,32 @@ class FeedforwardApproximator(
 
     # -- prediction -----------------------------------------------------------------
 
-    def _forward(self, X):
-        """Raw-unit predictions for validated raw inputs: two matrix products.
+    def _folded_layers(self):
+        """The network on raw units: ``(W1, b1, W2, b2, scale, offset)``.
 
-        The input standardisation is folded into the first layer's weights
-        and, for identity and relu outputs (where a positive factor commutes
-        with the activation), the target scaling into the second's.
+        The input standardisation is folded into the first layer and, for
+        identity and relu outputs (where a positive factor commutes with the
+        activation), the target scaling into the second (``scale`` and
+        ``offset`` None); a tanh output is followed by ``* scale + offset``.
+        Used by :meth:`predict` and by the ONNX export.
         """
         (w1, w2), (b1, b2) = self.coefs_, self.intercepts_
-        hidden = X @ (w1 / self.input_scale_[:, np.newaxis])
-        hidden += b1 - (self.input_mean_ / self.input_scale_) @ w1
-        activate(self.activation, hidden)
+        first = w1 / self.input_scale_[:, np.newaxis]
+        first_bias = b1 - (self.input_mean_ / self.input_scale_) @ w1
         if self.out_activation_ == "tanh":
-            output = hidden @ w2
-            output += b2
-            return np.tanh(output, out=output) * self.target_scale_ + self.target_offset_
-        output = hidden @ (w2 * self.target_scale_)
-        output += b2 * self.target_scale_ + self.target_offset_  # relu: the offset is zero
-        return activate(self.out_activation_, output)
+            return first, first_bias, w2, b2, self.target_scale_, self.target_offset_
+        # relu outputs have a zero offset, so it passes through the activation.
+        second_bias = b2 * self.target_scale_ + self.target_offset_
+        return first, first_bias, w2 * self.target_scale_, second_bias, None, None
+
+    def _forward(self, X):
+        """Raw-unit predictions for validated raw inputs: two matrix products."""
+        first, first_bias, second, second_bias, scale, offset = self._folded_layers()
+        hidden = X @ first
+        hidden += first_bias
+        activate(self.activation, hidden)
+        output = hidden @ second
+        output += second_bias
+        if scale is None:
+            return activate(self.out_activation_, output)
+        return np.tanh(output, out=output) * scale + offset

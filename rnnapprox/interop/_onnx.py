@@ -9,14 +9,14 @@ _FITTED = ("coefs_", "intercepts_", "input_mean_", "input_scale_", "target_scale
 
 
 def _graph_arrays(model):
-    """The arrays and activations of the approximator's prediction, as in ``_forward``.
+    """The arrays and activations of the approximator's prediction.
 
     Returns ``(w1, b1, activation, w2, b2, out_activation, scale, offset)`` in
     float64: ``hidden = activation(X @ w1 + b1)``, ``z = hidden @ w2 + b2``;
     the prediction is ``tanh(z) * scale + offset`` for a tanh output (then
     ``scale`` and ``offset`` are not None) and ``out_activation(z)`` otherwise
-    (the standardisations folded into ``w1, b1, w2, b2`` exactly as
-    ``FeedforwardApproximator._forward`` folds them).
+    (the standardisations folded into ``w1, b1, w2, b2`` by
+    ``FeedforwardApproximator._folded_layers``, which ``predict`` uses too).
     """
     missing = [name for name in _FITTED + ("out_activation_",) if not hasattr(model, name)]
     if missing:
@@ -33,20 +33,11 @@ def _graph_arrays(model):
             f"Cannot export output activation {model.out_activation_!r} to ONNX; supported: "
             "'identity', 'relu', 'tanh'."
         )
-    (w1, w2), (b1, b2) = [np.asarray(c, dtype=np.float64) for c in model.coefs_], [
-        np.asarray(b, dtype=np.float64) for b in model.intercepts_
-    ]
-    input_scale = np.asarray(model.input_scale_, dtype=np.float64)
-    input_mean = np.asarray(model.input_mean_, dtype=np.float64)
-    target_scale = np.asarray(model.target_scale_, dtype=np.float64)
-    target_offset = np.asarray(model.target_offset_, dtype=np.float64)
-    first = w1 / input_scale[:, np.newaxis]
-    first_bias = b1 - (input_mean / input_scale) @ w1
-    if model.out_activation_ == "tanh":
-        return first, first_bias, model.activation, w2, b2, "tanh", target_scale, target_offset
-    second = w2 * target_scale
-    second_bias = b2 * target_scale + target_offset
-    return first, first_bias, model.activation, second, second_bias, model.out_activation_, None, None
+    first, first_bias, second, second_bias, scale, offset = (
+        None if a is None else np.asarray(a, dtype=np.float64) for a in model._folded_layers()
+    )
+    return (first, first_bias, model.activation, second, second_bias, model.out_activation_,
+            scale, offset)
 
 
 def _shape_calculator(operator):
