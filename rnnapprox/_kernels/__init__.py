@@ -35,20 +35,16 @@ def empty_result(n_rows, n_state):
 
 
 def integrate(family, method, model, options, row_data, drive, initial, tol, max_steps,
-              divergence_threshold, block_size, start_steps=None, windows=None):
+              divergence_threshold, block_size, start_steps, windows):
     """The row loop of ``family`` and ``method`` on C-ordered copies, as a ``KernelResult``.
 
     The arithmetic is the dtype of ``model``'s arrays (float64, or float32 for
     the transient of mixed precision); ``drive`` and ``initial`` are cast to it.
-    ``start_steps`` and ``windows`` resume rows (see ``rowloop``); ``windows``,
-    when given, is updated in place.
+    ``start_steps`` and ``windows`` resume rows (see ``rowloop``;
+    ``_methods._base.resume_arrays`` makes those of fresh rows); ``windows`` is
+    updated in place.
     """
-    n_rows = len(drive)
     dtype = model[0].dtype
-    if start_steps is None:
-        start_steps = np.zeros(n_rows, dtype=np.int64)
-    if windows is None:
-        windows = np.tile([np.inf, -1.0], (n_rows, 1))
     return KernelResult(*row_loop(family, method)(
         model, options, row_data,
         np.require(drive, dtype=dtype, requirements=["C"]),

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._kernels import CONVERGED, empty_result
+from ._base import resume_arrays
 
 #: Rows leave the float32 phase when their residual is at most this (or ``tol``,
 #: if larger) ...
@@ -37,10 +38,10 @@ def solve_mixed(method, family, drive, initial, settings, workers):
     if switch is None:
         return method.solve(family, drive, initial, settings, workers)
     n_rows = len(drive)
-    windows = np.tile([np.inf, -1.0], (n_rows, 1))
+    steps, windows = resume_arrays(None, n_rows)
     float32_phase = settings._replace(tol=switch, final_tol=settings.tol)
-    transient = method.solve(family, drive, initial, float32_phase, workers,
-                             (np.zeros(n_rows, dtype=np.int64), windows), np.float32)
+    transient = method.solve(family, drive, initial, float32_phase, workers, (steps, windows),
+                             np.float32)
     result = empty_result(n_rows, family.n_state)
     settled = transient.status == CONVERGED
     for rows, start, fresh in ((np.flatnonzero(settled), transient.states, False),
