@@ -112,6 +112,16 @@ class FixedPointResult(Bunch):
     1 of 2 rows converged, 1 diverged, 0 reached max_steps
     """
 
+    def status_counts(self):
+        """Number of rows per status.
+
+        Returns
+        -------
+        counts : dict
+            ``{"converged": ..., "diverged": ..., "max_steps": ...}``.
+        """
+        return {name: int(np.sum(self.status == name)) for name in STATUS_NAMES}
+
     def summary(self):
         """One-paragraph text summary of convergence.
 
@@ -120,7 +130,7 @@ class FixedPointResult(Bunch):
         text : str
         """
         n_rows = len(self.converged)
-        counts = {name: int(np.sum(self.status == name)) for name in STATUS_NAMES}
+        counts = self.status_counts()
         text = (
             f"{counts['converged']} of {n_rows} rows converged, "
             f"{counts['diverged']} diverged, {counts['max_steps']} reached max_steps"

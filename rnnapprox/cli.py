@@ -537,13 +537,9 @@ def time_per_row(function, rows, *, repeats=5, min_seconds=0.2, max_rows=20_000,
 # --------------------------------------------------------------------------------------------------
 
 
-def _status_counts(result):
-    return {status: int(np.sum(result.status == status)) for status in ("converged", "diverged", "max_steps")}
-
-
 def _nonconvergence_advice(result, args):
     """Why rows did not converge and what to change, from the teacher's result."""
-    counts = _status_counts(result)
+    counts = result.status_counts()
     dynamics = result.get("dynamics", np.array([]))
     advice = []
     if counts["diverged"]:
@@ -681,7 +677,7 @@ def run(args):
     all_result = FixedPointResult(
         **{key: np.concatenate([train_result[key], test_result[key]]) for key in train_result}
     )
-    counts = _status_counts(all_result)
+    counts = all_result.status_counts()
     steps = all_result.n_steps[all_result.converged]
     print("rnnapprox report")
     print(f"  network             {name}")

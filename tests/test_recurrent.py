@@ -164,6 +164,12 @@ def test_summary_text(wta_fitted, wta_inputs, exploding):
     assert text.startswith("1 of 3 rows converged, 2 diverged, 0 reached max_steps")
 
 
+def test_status_counts(exploding):
+    network, U = exploding
+    result = RecurrentFixedPointTransformer(network=network).fit(U).solve(U)
+    assert result.status_counts() == {"converged": 1, "diverged": 2, "max_steps": 0}
+
+
 # --------------------------------------------------------------------------- arrays and threads
 
 
