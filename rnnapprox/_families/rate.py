@@ -8,6 +8,19 @@ from .._kernels.rate import rate_model
 from ._base import Family
 
 
+def unique_active_sets(masks):
+    """The distinct rows of the boolean ``masks`` (relu active sets), without comparing them bit by bit.
+
+    Returns ``(keys, first, inverse)``: per row its set's key (bytes of the
+    packed mask, as a void scalar), the index of each distinct set's first row,
+    and per row the index of its set among the distinct ones.
+    """
+    packed = np.packbits(masks, axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return keys, first, np.ravel(inverse)
+
+
 class RateFamily(Family):
     """Rate networks (:class:`~rnnapprox.networks.RateNetwork` and its subclasses).
 
@@ -79,9 +92,7 @@ class RateFamily(Family):
             return np.full(len(states), bound)
         if not self.piecewise_linear:
             return super().euler_map_radius(states, drives, dt, pool)
-        packed = np.packbits(states > 0, axis=1)
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
-        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+        _, first, inverse = unique_active_sets(states > 0)
         masks = states[first] > 0
         radii = np.array([np.abs(1.0 - scale[~m]).max(initial=0.0) for m in masks])
         sizes = masks.sum(axis=1)
@@ -96,4 +107,4 @@ class RateFamily(Family):
             blocks *= scale[index][:, :, np.newaxis]
             blocks += np.eye(size)
             radii[group] = np.maximum(radii[group], np.abs(np.linalg.eigvals(blocks)).max(axis=1))
-        return radii[np.ravel(inverse)]
+        return radii[inverse]

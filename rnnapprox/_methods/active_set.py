@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from .._families.rate import unique_active_sets
 from .._kernels import ACTIVE_SET as ACTIVE_SET_CODE
 from .._kernels import CERTIFIED, CONVERGED, MAX_STEPS, SETTLED, KernelResult, empty_result, integrate
 from .._kernels.active_set import (
@@ -198,9 +199,7 @@ class ActiveSetCertifier:
             points[rows], found[rows] = part_points, part_found
         rows = np.flatnonzero(found)
         masks = states[rows] > 0.0
-        packed = np.packbits(masks, axis=1)
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        keys, first, inverse = unique_active_sets(masks)
         keys = [keys[i].tobytes() for i in first]
         new = [(key, masks[i]) for key, i in zip(keys, first) if key not in self._regions]
         analysed = (workers.map(self._analyse, [m for _, m in new])
@@ -212,7 +211,6 @@ class ActiveSetCertifier:
                                  for c in certificates]).reshape(-1, n_units)
         table_infos = np.array([(c[1], c[2], c[0].max()) if c is not None else (0.0, 0.0, 0.0)
                                 for c in certificates]).reshape(-1, 3)
-        inverse = np.ravel(inverse)
         bounds[rows] = table_bounds[inverse]
         infos[rows] = table_infos[inverse]
         found[rows] = certified[inverse]
