@@ -24,14 +24,20 @@ def resume_arrays(start, n_rows):
 class SolverMethod:
     """A way of finding the fixed point that Euler's trajectory reaches from ``x0``.
 
-    Subclasses set ``name`` and implement ``solve``; ``check`` rejects the
-    families they cannot handle, with a message that says what to use.
+    Subclasses set ``name`` (and ``families``, the family names they handle;
+    None: all) and implement ``solve``; ``check`` rejects the families they
+    cannot handle, with a message that says what to use.
     """
 
     name = None
+    families = None
 
     def check(self, family):
         """Raise ``ValueError`` when this method cannot integrate ``family``."""
+        if self.families is not None and family.name not in self.families:
+            raise ValueError(f"method={self.name!r} is available for {' and '.join(self.families)} "
+                             f"networks only; {family.name} networks are integrated with "
+                             "method='euler'.")
 
     def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         """Integrate every row of ``drive`` from ``initial``.

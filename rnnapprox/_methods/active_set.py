@@ -231,11 +231,10 @@ class ActiveSet(SolverMethod):
     """
 
     name = "active_set"
+    families = ("rate",)
 
     def check(self, family):
-        if family.name != "rate":
-            raise ValueError(f"method={self.name!r} is available for rate networks only; "
-                             f"{family.name} networks are integrated with method='euler'.")
+        super().check(family)
         if not family.piecewise_linear:
             raise ValueError(
                 f"method={self.name!r} needs a relu network (its active sets are linear regions); "

@@ -21,11 +21,7 @@ class Anderson(SolverMethod):
     """
 
     name = "anderson"
-
-    def check(self, family):
-        if family.name != "rate":
-            raise ValueError(f"method={self.name!r} is available for rate networks only; "
-                             f"{family.name} networks are integrated with method='euler'.")
+    families = ("rate",)
 
     def solve(self, family, drive, initial, settings, workers, start=None, dtype=np.float64):
         model = family.kernel_model(settings.dt, dtype)
