@@ -196,15 +196,11 @@ class RateNetwork(NetworkParams):
             With a message naming the offending parameter.
         """
         get_activation(self.activation)
-        weights = _as_finite_array(self.weights, "weights", ndim=(2,))
+        weights = _square(self.weights, "weights")
         n_units = weights.shape[0]
-        if weights.shape != (n_units, n_units):
-            raise ValueError(f"weights must be a square matrix; got shape {weights.shape}.")
-        if n_units == 0:
-            raise ValueError("weights must have at least one unit; got shape (0, 0).")
         return {
             "family": "rate",
-            "weights": weights.copy(),
+            "weights": weights,
             "input_weights": _input_weights(self.input_weights, n_units, n_features),
             "bias": _per_unit(self.bias, "bias", n_units),
             "tau": _per_unit(self.tau, "tau", n_units, positive=True),
