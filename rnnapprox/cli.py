@@ -426,6 +426,11 @@ class _FixedPointLog:
         self.results = []
 
 
+def _concatenate_results(parts):
+    """One :class:`FixedPointResult` of the rows of ``parts``, in order."""
+    return FixedPointResult(**{key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
+
+
 class _ReportingTransformer(RecurrentFixedPointTransformer):
     """The transformer, solving in slices so the command line can show progress.
 
@@ -455,7 +460,7 @@ class _ReportingTransformer(RecurrentFixedPointTransformer):
             # Slices of about slice_seconds: at most twice the last one, so a quiet moment on a
             # busy machine does not make one slice (and the wait for the next line) very long.
             size = int(np.clip(size * self.slice_seconds / max(seconds, 1e-6), 64, min(2 * size, 4096)))
-        result = FixedPointResult(**{key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
+        result = _concatenate_results(parts)
         if progress is not None:
             progress.close(log.note)
         log.results.append(result)
@@ -674,9 +679,7 @@ def run(args):
     timing_rows = inputs[test_rows]
     recurrent_per_row, ff_per_row, timed_rows = _time_both(approximator, timing_rows)
 
-    all_result = FixedPointResult(
-        **{key: np.concatenate([train_result[key], test_result[key]]) for key in train_result}
-    )
+    all_result = _concatenate_results([train_result, test_result])
     counts = all_result.status_counts()
     steps = all_result.n_steps[all_result.converged]
     print("rnnapprox report")
