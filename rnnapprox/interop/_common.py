@@ -277,11 +277,12 @@ def fixed_point_stability(network, result, X=None):
         if states.ndim != 2 or states.shape[1] != rnn.n_state_:
             raise ValueError(f"states must have shape (n_samples, {rnn.n_state_}) for this network; "
                              f"got {states.shape}.")
-        jacobians = rnn.jacobian(np.asarray(X)[rows], states[rows])
-        identity = np.eye(rnn.n_state_)
-        for i, jacobian in zip(rows, jacobians):
-            leading[i] = leading_eigenvalue(jacobian)
-            radius[i] = np.abs(np.linalg.eigvals(identity + jacobian)).max()  # the cell's update
+        family = rnn._family()
+        drives = family.drive(validate_data(rnn, X, dtype=np.float64, reset=False)[rows])
+        for i, state, drive in zip(rows, states[rows], drives):
+            leading[i] = leading_eigenvalue(family.jacobian(state, drive))
+        # The cell's update h <- h + (1 - z)(n - h) is the Euler map with dt = 1.
+        radius[rows] = family.euler_map_radius(states[rows], drives, dt=1.0)
     else:
         if not isinstance(network, RateNetwork):
             raise TypeError(f"fixed_point_stability takes a RateNetwork or a GRUNetwork; got {network!r}.")
