@@ -14,7 +14,8 @@ from sklearn.metrics import r2_score
 
 # Warm training rounds (after new rows or hidden units) start near a solution: they
 # get at most this many iterations (and stop earlier when the held-out score stalls),
-# which bounds the cost of a round.
+# which bounds the cost of a round. The round that spends the last of the budget gets
+# max_iter: no later round continues its training.
 _WARM_ROUND_ITERATIONS = 200
 # Each round draws as many new rows as there are training rows (up to the budget):
 # doubling reaches a given number of rows in few rounds, each a warm training.
@@ -188,19 +189,21 @@ class DistillationLoop:
                     self._say(f"  the width doubles to {2 * widths[-1]} hidden units")
                     est._grow_hidden(2 * widths[-1], rng)
                     self.train(X, Y, sample_weight, validation=validation, initialize=False,
-                               max_iter=warm_iter)
+                               max_iter=warm_iter if remaining > 0 else est.max_iter)
                     continue
                 if remaining <= 0:
                     break
                 errors = sample_weight * ((predicted - Y) ** 2).sum(axis=1)
                 n_new = min(remaining, max(int(_DRAW_FACTOR * X.shape[0]), 1))
-                self._say(f"  the teacher solves {n_new} new rows")
+                last = " (the last of the budget)" if n_new == remaining else ""
+                self._say(f"  the teacher solves {n_new} new rows{last}")
                 X_new = draw_inputs(X, errors, n_new, rng)
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
                 sample_weight = np.concatenate([sample_weight, np.ones(X_new.shape[0])])
+                final = self.n_solved >= est.max_teacher_rows
                 self.train(X, Y, sample_weight, validation=validation, initialize=False,
-                           max_iter=warm_iter)
+                           max_iter=est.max_iter if final else warm_iter)
         reached = scores[-1] >= est.target_score
         record = self.record(scores, train_scores, widths, rows, reached)
         if not reached:

@@ -48,13 +48,16 @@ _ADAM_BETA_1, _ADAM_BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
 _LBFGS_MEMORY = 30
 # early_stopping="auto" holds out validation_fraction of the rows from this many rows on.
 _AUTO_EARLY_STOPPING_ROWS = 1000
-# BLAS threads: one while the largest matrix product has fewer multiply-adds than
-# this. Below it, on the 2-core machine of benchmarks/bench_distillation.py, extra
-# threads cost more in synchronisation than they save (an L-BFGS fit on 4,000 rows
-# and 100 hidden units ran up to 10 times slower with 2 threads on a busy machine;
-# float32 products of 15,000 x 352 by 352 x 88, 4.6e8 multiply-adds, 3.6 times slower,
-# and of 30,000 x 500 by 500 x 120, 1.8e9, 3.9 times slower, OpenBLAS 0.3.31).
-_SINGLE_THREAD_MULTIPLY_ADDS = 2e9
+# BLAS threads: one while the largest matrix product of a training pass (varpro's
+# Gram matrix included) has fewer multiply-adds than this. Below it, on the 2-core
+# machine of benchmarks/bench_distillation.py, extra threads cost more than they save:
+# numpy and scipy each bring an OpenBLAS whose idle threads spin between calls. A
+# whole fit on 4,000 rows and 100 hidden units ran 3 to 7 times slower per iteration
+# with 2 threads on an idle machine (OpenBLAS 0.3.30/0.3.31, Haswell kernel); varpro
+# fits with 480 hidden units (wta8 of the benchmark) ran 1.4 times slower with 2
+# threads on 16,000 rows (3.7e9 multiply-adds) and 1.1 times on 24,000 (5.5e9), and
+# 1.9 times faster on 40,000 (9.2e9).
+_SINGLE_THREAD_MULTIPLY_ADDS = 8e9
 # Working precision of the loss and gradient (the optimiser's own state stays float64):
 # float32 from this many multiply-adds in the largest product on. It halves the cost of
 # the matrix products, which are nearly all of an iteration, and the held-out scores of
@@ -79,32 +82,37 @@ _LBFGS_PATIENCE = 100
 _SILENT_TARGET_FRACTION = 0.5
 
 
-def _largest_product(shape, n_hidden, n_outputs):
-    """Multiply-adds of the largest matrix product of a pass over ``shape`` rows x features."""
+def _largest_product(shape, n_hidden, n_outputs, solver=None):
+    """Multiply-adds of the largest matrix product of a pass over ``shape`` rows x features.
+
+    A pass of ``solver="varpro"`` also forms the ``(n_hidden + 1)``-square Gram
+    matrix of the hidden layer.
+    """
     n_samples, n_features = shape
-    return n_samples * n_hidden * max(n_features, n_outputs)
+    inner = max(n_features, n_outputs, n_hidden + 1 if solver == "varpro" else 0)
+    return n_samples * n_hidden * inner
 
 
-def _working_dtype(shape, n_hidden, n_outputs):
+def _working_dtype(shape, n_hidden, n_outputs, solver=None):
     """Arithmetic of the loss and gradient for training on ``shape`` rows x features."""
-    largest = _largest_product(shape, n_hidden, n_outputs)
+    largest = _largest_product(shape, n_hidden, n_outputs, solver)
     return np.float32 if largest >= _FLOAT32_MULTIPLY_ADDS else np.float64
 
 
-def _blas_threads(shape, n_hidden, n_outputs):
-    """BLAS thread limit for training on ``shape`` rows x features (None: leave as is)."""
-    largest = _largest_product(shape, n_hidden, n_outputs)
+def _blas_threads(shape, n_hidden, n_outputs, solver=None):
+    """BLAS thread limit for a pass over ``shape`` rows x features (None: leave as is)."""
+    largest = _largest_product(shape, n_hidden, n_outputs, solver)
     return 1 if largest < _SINGLE_THREAD_MULTIPLY_ADDS else None
 
 
-def _blas_limit(shape, n_hidden, n_outputs):
+def _blas_limit(shape, n_hidden, n_outputs, solver=None):
     """Context limiting BLAS to the thread count :func:`_blas_threads` chooses.
 
     The one-thread limit is the package's shared, reference-counted one
     (``_thread_control.single_threaded_blas``), so it nests safely with the
     transformer's kernels running in other threads.
     """
-    if _blas_threads(shape, n_hidden, n_outputs) is None:
+    if _blas_threads(shape, n_hidden, n_outputs, solver) is None:
         return contextlib.nullcontext()
     return single_threaded_blas()
 
@@ -514,9 +522,9 @@ class FeedforwardApproximator(
     it errs (near ties of a competitive circuit). The teacher solves them (rows that
     do not converge are left out and counted), they join the training rows,
     and training continues from the current weights for at most 200
-    L-BFGS iterations per round, with the held-out rows as its
-    early-stopping set. Everything is deterministic for a fixed
-    ``random_state``.
+    L-BFGS iterations per round (``max_iter`` in the round that spends the
+    last of the budget), with the held-out rows as its early-stopping set.
+    Everything is deterministic for a fixed ``random_state``.
 
     **Precision and threads.** L-BFGS computes the loss and gradient in
     float32 once the largest matrix product has 1e6 multiply-adds or more
@@ -525,13 +533,15 @@ class FeedforwardApproximator(
     early stopping, a fit whose line search runs out of float32 resolution
     is finished in float64. Training and
     prediction run their matrix products on one BLAS thread when the
-    largest has fewer than 2e9 multiply-adds (4,000 rows, 100 hidden units
-    and 88 outputs is 3.5e7; 16,000 teacher rows and 352 hidden units
-    5e8): below that, on a shared 2-core machine, a second thread cost more
-    in synchronisation than it saved, up to ten times the single-thread fit
-    time, and next to numba's threads (a recurrent transformer in the same
-    process) 30 times the single-thread predict time. Larger problems keep
-    the caller's thread settings.
+    largest (with ``"varpro"``, the hidden layer's Gram matrix included) has
+    fewer than 8e9 multiply-adds (4,000 rows, 100 hidden units and 88
+    outputs is 3.5e7; varpro on 16,000 teacher rows and 480 hidden units
+    3.7e9): below that, on a 2-core machine, a second thread cost more than
+    it saved (numpy's and scipy's OpenBLAS each keep spinning threads), 3 to
+    7 times the single-thread fit time on 4,000 rows even on an idle
+    machine, and next to numba's threads (a recurrent transformer in the
+    same process) 30 times the single-thread predict time. Larger problems
+    keep the caller's thread settings.
 
     Benchmarks on seven recurrent networks, against
     :class:`~sklearn.neural_network.MLPRegressor`, are in
@@ -967,7 +977,7 @@ class FeedforwardApproximator(
         Y_scaled = (Y - self.target_offset_) / self.target_scale_
         # alpha/(2S) ||W||^2 with S the total weight, also for Adam's mini-batches.
         l2 = self.alpha / sample_weight.sum()
-        with _blas_limit(X.shape, self.hidden_layer_size_, self.n_outputs_):
+        with _blas_limit(X.shape, self.hidden_layer_size_, self.n_outputs_, self.solver_):
             if self.solver_ in ("lbfgs", "varpro"):
                 fit = self._fit_lbfgs if self.solver_ == "lbfgs" else self._fit_varpro
                 fit(X_scaled, Y_scaled, sample_weight / sample_weight.sum(), l2, monitor, max_iter)
@@ -1092,7 +1102,7 @@ class FeedforwardApproximator(
                 },
             )
 
-        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_)
+        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_, self.solver_)
         result = run(dtype, start, max_iter)
         # With a validation set, the held-out score, not the loss's last digits, says
         # when to stop: a float32 line search that gives up ends the fit too.

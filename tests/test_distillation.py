@@ -244,6 +244,21 @@ def test_transform_is_two_dimensional_for_one_target(labelled):
 def test_blas_threads_chosen_by_problem_size():
     assert _blas_threads((4000, 8), 100, 88) == 1
     assert _blas_threads((200_000, 50), 500, 300) is None
+    # varpro's Gram matrix of the hidden layer is the largest product of its passes.
+    assert _blas_threads((40_000, 8), 480, 86, "lbfgs") == 1
+    assert _blas_threads((40_000, 8), 480, 86, "varpro") is None
+
+
+def test_the_round_that_spends_the_budget_trains_to_the_end(wta_network, labelled, monkeypatch):
+    # Warm rounds are capped so that a round of new rows stays cheap; once no rows are
+    # left to draw, the last round trains on all of them with the whole max_iter.
+    monkeypatch.setattr("rnnapprox._distillation._WARM_ROUND_ITERATIONS", 3)
+    ff = target_mode(wta_network, max_teacher_rows=700, max_iter=40, n_iter_no_change=1000)
+    with pytest.warns(ConvergenceWarning, match="held-out score"):
+        ff.fit(labelled[0])
+    record = ff.distillation_
+    assert record["n_teacher_rows"] == 700 and record["n_rounds"] == 2
+    assert ff.n_iter_ == 40
 
 
 def test_variable_projection_in_teacher_rounds(tanh_network):
