@@ -650,9 +650,7 @@ def run(args):
         if not log.results:  # the approximator got its targets without teacher_.solve: ask it
             log.label, log.note = "fixed points (training rows, for the report)", ""
             approximator.teacher_.solve(inputs[train_rows])
-        train_result = FixedPointResult(
-            **{key: np.concatenate([r[key] for r in log.results]) for key in log.results[0]}
-        )
+        train_result = _concatenate_results(log.results)
         if not fitted:
             n_ok = int(train_result.converged.sum())
             raise CommandLineError(
