@@ -12,6 +12,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 
+from ._recurrent import NonConvergenceError, _describe_failures
+
 # Warm training rounds (after new rows or hidden units) start near a solution: they
 # get at most this many iterations (and stop earlier when the held-out score stalls),
 # which bounds the cost of a round. The round that spends the last of the budget gets
@@ -44,11 +46,19 @@ def teacher_targets(teacher, X):
     Returns ``(outputs, converged)``: ``outputs`` float64 of shape
     (n_samples, n_outputs), ``converged`` bool of shape (n_samples,), False
     also where an output is not finite. The teacher's own non-convergence
-    warning is silenced: callers count the rows and warn once.
+    warning is silenced: callers count the rows and warn once. A teacher with
+    ``on_nonconvergence="raise"`` raises
+    :class:`~rnnapprox.NonConvergenceError` instead, as its ``transform`` would.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = teacher.solve(X)
+    if getattr(teacher, "on_nonconvergence", None) == "raise" and not result.converged.all():
+        raise NonConvergenceError(
+            _describe_failures(result, teacher.max_steps, teacher.tol)
+            + " Raised because the teacher's on_nonconvergence is 'raise'; with 'warn' such "
+            "rows are left out of distillation and counted."
+        )
     outputs = np.asarray(result.outputs, dtype=np.float64)
     converged = np.asarray(result.converged, dtype=bool) & np.isfinite(outputs).all(axis=1)
     return outputs, converged
@@ -200,7 +210,10 @@ class DistillationLoop:
                 X_new = draw_inputs(X, errors, n_new, rng)
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
-                sample_weight = np.concatenate([sample_weight, np.ones(X_new.shape[0])])
+                # New rows weigh as much as an average training row, whatever the
+                # scale of the user's sample weights.
+                new_weight = np.full(X_new.shape[0], sample_weight.mean())
+                sample_weight = np.concatenate([sample_weight, new_weight])
                 final = self.n_solved >= est.max_teacher_rows
                 self.train(X, Y, sample_weight, validation=validation, initialize=False,
                            max_iter=est.max_iter if final else warm_iter)
@@ -211,10 +224,16 @@ class DistillationLoop:
                 advice = "raise max_teacher_rows (the training rows are fitted well enough)"
             elif grows and not growth_helped:
                 advice = (
-                    f"doubling the width to {est.hidden_layer_size_} did not improve the "
-                    "held-out score, so two layers may not represent this map to the target; "
-                    "raise max_iter or max_teacher_rows"
+                    f"doubling the width to {est.hidden_layer_size_} removed less than a tenth "
+                    "of the held-out error, so two layers may not represent this map to the "
+                    "target"
                 )
+                if est.max_iter < _WARM_ROUND_ITERATIONS:
+                    advice += (
+                        f", or max_iter={est.max_iter} cut training short before it used the "
+                        "new units; raise max_iter"
+                    )
+                advice += "; raise max_teacher_rows"
             elif grows and 2 * est.hidden_layer_size_ > width_cap:
                 advice = (
                     f"the width grew to its cap ({est.hidden_layer_size_}); give a larger "

@@ -4,6 +4,7 @@ import contextlib
 import warnings
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
 import scipy.optimize
 from sklearn.base import (
@@ -115,6 +116,13 @@ def _blas_limit(shape, n_hidden, n_outputs, solver=None):
     if _blas_threads(shape, n_hidden, n_outputs, solver) is None:
         return contextlib.nullcontext()
     return single_threaded_blas()
+
+
+def _teacher_changed(teacher, fitted_teacher):
+    """Whether ``teacher``'s parameters differ from those ``fitted_teacher`` was cloned with."""
+    return joblib.hash(teacher.get_params(deep=True)) != joblib.hash(
+        fitted_teacher.get_params(deep=True)
+    )
 
 
 def _check_validation_split(weight_val, weight_train):
@@ -340,7 +348,8 @@ class FeedforwardApproximator(
 
     warm_start : bool, default=False
         Start :meth:`fit` from the previous solution (weights, scalers,
-        output activation, and fitted teacher) instead of a fresh one.
+        output activation, and fitted teacher, fitted again if ``teacher``'s
+        parameters changed) instead of a fresh one.
 
     teacher : RecurrentFixedPointTransformer, default=None
         Recurrent network whose fixed points are the targets (distillation).
@@ -359,13 +368,16 @@ class FeedforwardApproximator(
         below the target and ``max_teacher_rows`` allows, draws new inputs from
         the distribution of ``X`` concentrated where the approximator errs
         most, has the teacher solve them, and continues training (warm start).
-        See Notes. ``None``: train once on the rows of ``X``.
+        See Notes. ``None``: train once on the rows of ``X``. Needs a
+        ``teacher``; :meth:`partial_fit` (one epoch on the rows given) does
+        not take it.
 
     max_teacher_rows : int, default=20_000
         Budget of the target loop: the most rows the teacher solves in one
-        :meth:`fit`, those of ``X`` included. When the target is not reached
-        within it, one :class:`~sklearn.exceptions.ConvergenceWarning` names
-        the score reached and what to change.
+        :meth:`fit`, those of ``X`` included (so at least as many as ``X``
+        has). When the target is not reached within it, one
+        :class:`~sklearn.exceptions.ConvergenceWarning` names the score
+        reached and what to change. Used only with ``target_score``.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the weight initialisation, the mini-batch order and the
@@ -438,12 +450,15 @@ class FeedforwardApproximator(
         (``teacher`` given and ``y=None``).
 
     teacher_converged_ : ndarray of bool of shape (n_samples,)
-        Which rows of the last distilled ``X`` reached a fixed point (and
-        were used as training rows). Only set by distillation.
+        Which rows of the last distilled ``X`` reached a fixed point; the
+        others were left out. With ``target_score``, a share of the rows that
+        did is held out to measure the score. Only set by distillation.
 
     n_teacher_rows_ : int
-        Number of rows whose teacher fixed points were the targets, that is
-        ``teacher_converged_.sum()``. Only set by distillation.
+        Number of rows of ``X`` that reached a fixed point, that is
+        ``teacher_converged_.sum()`` (``distillation_["n_teacher_rows"]``
+        counts every row the teacher solved, drawn rows included). Only set
+        by distillation.
 
     hidden_layer_size_ : int
         Number of hidden units of the fitted network (differs from
@@ -520,8 +535,8 @@ class FeedforwardApproximator(
     for 3,000 rows of 1 to 10 features), clipped to the range of ``X``. So the
     draws follow the distribution of ``X`` where it is learned and crowd where
     it errs (near ties of a competitive circuit). The teacher solves them (rows that
-    do not converge are left out and counted), they join the training rows,
-    and training continues from the current weights for at most 200
+    do not converge are left out and counted), they join the training rows
+    (with the training rows' average weight), and training continues from the current weights for at most 200
     L-BFGS iterations per round (``max_iter`` in the round that spends the
     last of the budget), with the held-out rows as its early-stopping set.
     Everything is deterministic for a fixed ``random_state``.
@@ -605,7 +620,7 @@ class FeedforwardApproximator(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "warm_start": ["boolean"],
         "teacher": [HasMethods(["fit", "solve"]), None],
-        "target_score": [Interval(Real, None, 1, closed="right"), None],
+        "target_score": [Interval(Real, 0, 1, closed="right"), None],
         "max_teacher_rows": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -664,9 +679,8 @@ class FeedforwardApproximator(
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Targets, in raw units (fixed-point rates). Required unless
-            ``teacher`` is set; with a teacher, ``None`` means distillation
-            (targets are the teacher's fixed points of ``X``) and an explicit
-            ``y`` is used as given.
+            ``teacher`` is set; with a teacher it is ignored (the targets are
+            the teacher's fixed points of ``X``; see ``teacher``).
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; integer weights act as repeated rows.
@@ -713,6 +727,12 @@ class FeedforwardApproximator(
         """
         if self.early_stopping is True:
             raise ValueError("partial_fit does not support early_stopping=True.")
+        if self.target_score is not None:
+            raise ValueError(
+                "partial_fit trains one epoch on the rows it is given and draws none, so it "
+                f"cannot pursue target_score={self.target_score}; use fit, or set "
+                "target_score=None."
+            )
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
@@ -812,7 +832,9 @@ class FeedforwardApproximator(
                     "given targets, not distilled from a teacher, so there is nothing to score "
                     "against; pass y."
                 )
-            y, converged = teacher_targets(self.teacher_, X)
+            # The teacher was fitted on the validated array (no feature names).
+            X_array = validate_data(self, X, reset=False, dtype=np.float64)
+            y, converged = teacher_targets(self.teacher_, X_array)
             if not converged.any():
                 raise ValueError(
                     f"The teacher reached a fixed point for none of the {converged.size} rows; "
@@ -856,6 +878,12 @@ class FeedforwardApproximator(
             # Distillation: the targets are the teacher's, whatever y is (in a pipeline,
             # y is the downstream target, which an intermediate step must not fit).
             return self._fit_teacher(X, sample_weight, first_fit, incremental)
+        if self.target_score is not None:
+            raise ValueError(
+                f"target_score={self.target_score} needs a teacher, which labels the new rows "
+                "drawn to reach it; set teacher to a RecurrentFixedPointTransformer, or "
+                "target_score=None to fit the given y."
+            )
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
@@ -877,7 +905,14 @@ class FeedforwardApproximator(
     def _fit_teacher(self, X, sample_weight, first_fit, incremental):
         X = validate_data(self, X, reset=first_fit, dtype=np.float64)
         sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        if first_fit or not hasattr(self, "teacher_"):
+        if self.target_score is not None and not incremental and X.shape[0] > self.max_teacher_rows:
+            raise ValueError(
+                f"X has {X.shape[0]} rows, more than max_teacher_rows={self.max_teacher_rows}, "
+                "the teacher's budget for one fit, the rows of X included; raise "
+                "max_teacher_rows above the rows of X (new rows are drawn from what is left) "
+                "or pass fewer rows."
+            )
+        if first_fit or not hasattr(self, "teacher_") or _teacher_changed(self.teacher, self.teacher_):
             self.teacher_ = clone(self.teacher)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -955,8 +990,9 @@ class FeedforwardApproximator(
             self._initialize(X, Y, sample_weight, target_ndim, rng)
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(
-                f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted with "
-                f"{self.n_outputs_} outputs; refit without warm_start to change them."
+                f"The targets (columns of y, or the teacher's units) number {Y.shape[1]}, but "
+                f"{type(self).__name__} was fitted with {self.n_outputs_} outputs; refit "
+                "without warm_start to change them."
             )
         self.solver_ = self._resolve_solver(Y, sample_weight, initialize)
         if initialize or not incremental:
@@ -995,11 +1031,19 @@ class FeedforwardApproximator(
             )
 
     def _initialize(self, X, Y, sample_weight, target_ndim, rng):
+        weighted_targets = Y[sample_weight > 0]
+        non_negative = np.all(weighted_targets >= 0)
+        if self.output_activation == "relu" and not non_negative:
+            raise ValueError(
+                f"output_activation='relu' predicts no negative values, but "
+                f"{np.sum(weighted_targets < 0)} targets are negative (down to "
+                f"{weighted_targets.min():.4g}); use 'identity' or 'auto' "
+                "(which chooses relu only for non-negative targets)."
+            )
         self.n_outputs_ = Y.shape[1]
         self._target_ndim = target_ndim
         self.out_activation_ = self.output_activation
         if self.output_activation == "auto":
-            non_negative = np.all(Y[sample_weight > 0] >= 0)
             self.out_activation_ = "relu" if non_negative else "identity"
 
         mean, std = _weighted_mean_and_std(X, sample_weight)

@@ -12,10 +12,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
-from rnnapprox import FeedforwardApproximator, RecurrentFixedPointTransformer
+from rnnapprox import FeedforwardApproximator, NonConvergenceError, RecurrentFixedPointTransformer
 from rnnapprox._distillation import draw_inputs, silverman_factor
 from rnnapprox._feedforward import _blas_threads
+from rnnapprox.networks import RateNetwork, soft_wta
 
 
 class CountingTeacher(RecurrentFixedPointTransformer):
@@ -289,3 +291,76 @@ def test_verbose_reports_each_round(wta_network, labelled, capsys):
     last = ff.distillation_
     assert f"held-out score {last['validation_scores'][-1]:.4f}" in rounds[-1]
     assert "the teacher solves" in out
+
+
+def test_warm_start_refits_a_changed_teacher(wta_network, labelled):
+    U = labelled[0]
+    ff = FeedforwardApproximator(
+        5, teacher=RecurrentFixedPointTransformer(network=wta_network), warm_start=True,
+        max_iter=5, random_state=0,
+    ).fit(U)
+    first_teacher = ff.teacher_
+    ff.fit(U)  # the same teacher: kept
+    assert ff.teacher_ is first_teacher
+    smaller = soft_wta(4, units_per_partition=2, n_inhibitory=1, random_state=0)
+    ff.set_params(teacher=RecurrentFixedPointTransformer(network=smaller))
+    with pytest.raises(ValueError, match="teacher's units.*refit without warm_start"):
+        ff.fit(U)  # the new teacher is fitted, and its outputs differ
+
+
+def test_budget_smaller_than_x_is_an_error(wta_network, labelled):
+    U = labelled[0]
+    with pytest.raises(ValueError, match=r"X has 400 rows, more than max_teacher_rows=300"):
+        target_mode(wta_network, max_teacher_rows=300).fit(U)
+
+
+def test_target_score_needs_a_teacher_and_fit(wta_network, labelled):
+    U, R = labelled[:2]
+    with pytest.raises(ValueError, match="target_score=0.9 needs a teacher"):
+        FeedforwardApproximator(target_score=0.9).fit(U, R)
+    ff = target_mode(wta_network, solver="adam")
+    with pytest.raises(ValueError, match="partial_fit .* cannot pursue target_score"):
+        ff.partial_fit(U)
+    with pytest.raises(InvalidParameterError, match="target_score"):
+        target_mode(wta_network, target_score=0.0).fit(U)
+
+
+def test_drawn_rows_weigh_as_an_average_training_row(wta_network, labelled):
+    # Without a penalty the loss is the same for any common scale of the weights (4 is
+    # exact in floating point): so is the whole distillation, drawn rows included.
+    U = labelled[0]
+    runs = []
+    for weight in (1.0, 4.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ff = target_mode(wta_network, alpha=0.0, max_iter=20).fit(
+                U, sample_weight=np.full(len(U), weight)
+            )
+        runs.append(ff)
+    assert runs[0].distillation_["n_rows_drawn"] > 0
+    assert runs[0].distillation_["validation_scores"] == runs[1].distillation_["validation_scores"]
+    assert_array_equal(runs[0].predict(U), runs[1].predict(U))
+
+
+def test_teacher_that_raises_on_nonconvergence_is_obeyed():
+    U = np.random.default_rng(0).uniform(-1.0, 1.0, (40, 2))  # positive inputs diverge
+    teacher = RecurrentFixedPointTransformer(
+        network=RateNetwork(weights=1.5 * np.eye(2)), on_nonconvergence="raise"
+    )
+    with pytest.raises(NonConvergenceError, match="on_nonconvergence is 'raise'"):
+        FeedforwardApproximator(3, teacher=teacher, max_iter=5).fit(U)
+    with pytest.warns(ConvergenceWarning, match="left out of training"):
+        FeedforwardApproximator(3, teacher=teacher.set_params(on_nonconvergence="warn"),
+                                max_iter=5).fit(U)
+
+
+def test_score_of_a_data_frame_against_the_teacher(wta_network, labelled):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(labelled[0], columns=[f"u{i}" for i in range(labelled[0].shape[1])])
+    ff = FeedforwardApproximator(
+        5, teacher=RecurrentFixedPointTransformer(network=wta_network), max_iter=5, random_state=0
+    ).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names" warning from the teacher
+        score = ff.score(frame)
+    assert score == ff.score(frame, ff.teacher_.transform(labelled[0]))

@@ -162,6 +162,23 @@ def test_explicit_output_activation(rate_data, output_activation):
     assert ff.score(X, Y) > 0.98
 
 
+def test_relu_output_refuses_negative_targets(rate_data):
+    X, Y = rate_data
+    Y = Y.copy()
+    Y[0] -= 10.0
+    with pytest.raises(ValueError, match=r"output_activation='relu' .* targets are negative"):
+        FeedforwardApproximator(output_activation="relu").fit(X, Y)
+    # Negative targets on rows of weight zero do not count.
+    weights = np.ones(len(X))
+    weights[0] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ff = FeedforwardApproximator(5, output_activation="relu", max_iter=5).fit(
+            X, Y, sample_weight=weights
+        )
+    assert ff.out_activation_ == "relu"
+
+
 def test_integer_sample_weight_equals_repeated_rows(smooth_data):
     X, Y = smooth_data
     X, Y = X[:60], Y[:60]
