@@ -85,6 +85,27 @@ _positive_float = _number(float, 0.0, True, "a positive finite number")
 _non_negative_float = _number(float, 0.0, False, "a non-negative finite number")
 
 
+def _width(text):
+    """An argparse type: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto'; got {text!r}") from None
+
+
+_width.__name__ = "a positive integer or 'auto'"
+
+
+def _score(text):
+    """An argparse type: a number in (0, 1]."""
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text!r}")
+    return value
+
+
 def build_parser():
     """The command line's :class:`argparse.ArgumentParser`."""
     parser = _Parser(
@@ -129,11 +150,20 @@ def build_parser():
                       help="fixed-point method: euler (the definition), anderson (accelerated), "
                       "active_set (relu only: certified jumps to Euler's fixed point) (default euler)")
     model = parser.add_argument_group("approximator")
-    model.add_argument("--hidden", type=_positive_int, default=100,
-                       help="hidden units of the approximator (default 100)")
+    model.add_argument("--hidden", type=_width, default=100,
+                       help="hidden units of the approximator, or 'auto': one per unit of the "
+                       "network, and with --target-score the width may grow (default 100)")
     model.add_argument("--max-iter", type=_positive_int, default=None,
                        help="most L-BFGS iterations of the fit (default "
                        f"{FeedforwardApproximator().max_iter}, the approximator's)")
+    model.add_argument("--target-score", type=_score, default=None,
+                       help="held-out variance-weighted R^2 to reach: the teacher solves new "
+                       "inputs drawn where the approximator errs most until it is reached or "
+                       "--max-teacher-rows are spent (default: train once on the given rows)")
+    model.add_argument("--max-teacher-rows", type=_positive_int, default=None,
+                       help="with --target-score, the most rows the teacher solves, the training "
+                       "rows included (default "
+                       f"{FeedforwardApproximator().max_teacher_rows}, the approximator's)")
     model.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seed of the built-in network, the inputs and the fit (default 0)")
     output = parser.add_argument_group("outputs")
@@ -168,6 +198,11 @@ def _check_options(args):
             raise CommandLineError(
                 f"--n-samples must be at least {MIN_TRAIN_ROWS + 1}; got {args.n_samples}."
             )
+    if args.max_teacher_rows is not None and args.target_score is None:
+        raise CommandLineError(
+            "--max-teacher-rows is the budget of --target-score's sampling; give --target-score "
+            "too, or drop it."
+        )
     if not args.test_fraction < 1:
         raise CommandLineError(f"--test-fraction must be below 1; got {args.test_fraction}.")
     for option in ("out", "figure"):
@@ -417,12 +452,17 @@ def _duration(seconds):
 
 
 class _FixedPointLog:
-    """Collects the teacher's results and reports progress while it solves."""
+    """Collects the teacher's results and reports progress while it solves.
+
+    ``label`` and ``note`` describe the next solve; ``later``, if set, the
+    solves after it (the rows that distillation draws).
+    """
 
     def __init__(self, quiet):
         self.quiet = quiet
         self.label = "fixed points"
         self.note = ""
+        self.later = None
         self.results = []
 
 
@@ -464,6 +504,8 @@ class _ReportingTransformer(RecurrentFixedPointTransformer):
         if progress is not None:
             progress.close(log.note)
         log.results.append(result)
+        if log.later is not None:
+            (log.label, log.note), log.later = log.later, None
         return result
 
 
@@ -578,6 +620,11 @@ def _fit_note(caught, approximator):
     text = _one_line(caught.message)
     if text.startswith("The teacher did not reach a fixed point"):
         return None  # the report counts those rows
+    if text.startswith("Distillation stopped"):
+        for name, option in [("target_score", "--target-score"), ("max_teacher_rows", "--max-teacher-rows"),
+                             ("hidden_layer_size", "--hidden"), ("max_iter", "--max-iter")]:
+            text = text.replace(name, option)
+        return text
     if text.startswith("L-BFGS reached max_iter"):
         return (f"the fit stopped after --max-iter {approximator.max_iter} L-BFGS iterations, before "
                 f"converging; a larger --max-iter may fit better")
@@ -613,6 +660,11 @@ def run(args):
             f"--test-fraction {args.test_fraction:g} of {len(inputs)} rows leaves {n_test} held-out and "
             f"{len(train_rows)} training rows; at least 2 and {MIN_TRAIN_ROWS} are needed."
         )
+    if args.max_teacher_rows is not None and args.max_teacher_rows <= len(train_rows):
+        raise CommandLineError(
+            f"--max-teacher-rows {args.max_teacher_rows} leaves no rows to draw: it counts the "
+            f"{len(train_rows)} training rows too; give more than {len(train_rows)}."
+        )
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"network: {name}; {len(inputs)} input rows ({len(train_rows)} to fit, {n_test} held out)")
@@ -625,13 +677,17 @@ def run(args):
     except (TypeError, ValueError) as exc:
         raise CommandLineError(_one_line(exc)) from exc
     approximator = FeedforwardApproximator(hidden_layer_size=args.hidden, teacher=teacher,
-                                           random_state=args.seed)
-    if args.max_iter is not None:
-        approximator.set_params(max_iter=args.max_iter)
+                                           target_score=args.target_score, random_state=args.seed)
+    for option in ("max_iter", "max_teacher_rows"):
+        if getattr(args, option) is not None:
+            approximator.set_params(**{option: getattr(args, option)})
 
     log = _FixedPointLog(args.quiet)
     log.label = "fixed points (training rows)"
-    log.note = f"; fitting the approximator ({args.hidden} hidden units)"
+    width = "one hidden unit per network unit" if args.hidden == "auto" else f"{args.hidden} hidden units"
+    log.note = f"; fitting the approximator ({width})"
+    if args.target_score is not None:
+        log.later = ("fixed points (drawn rows)", "; training on them")
     _ReportingTransformer.log = log
     try:
         start = time.perf_counter()
@@ -650,7 +706,7 @@ def run(args):
         if not log.results:  # the approximator got its targets without teacher_.solve: ask it
             log.label, log.note = "fixed points (training rows, for the report)", ""
             approximator.teacher_.solve(inputs[train_rows])
-        train_result = _concatenate_results(log.results)
+        train_result = log.results[0]  # the training rows; later solves are drawn rows
         if not fitted:
             n_ok = int(train_result.converged.sum())
             raise CommandLineError(
@@ -689,10 +745,19 @@ def run(args):
     print(line)
     print(f"  steps to converge   min {steps.min()}, median {int(np.median(steps))}, "
           f"90th percentile {int(np.percentile(steps, 90))}, max {steps.max()} ({args.method})")
-    print(f"  approximator        {args.hidden} hidden units, solver {approximator.solver_}, "
-          f"{approximator.n_iter_} iterations")
-    print(f"                      fit on {approximator.n_teacher_rows_} rows in {fit_seconds:.1f} s "
-          "(fixed points included)")
+    print(f"  approximator        {approximator.hidden_layer_size_} hidden units, solver "
+          f"{approximator.solver_}, {approximator.n_iter_} iterations")
+    record = approximator.distillation_
+    if args.target_score is None:
+        print(f"                      fit on {approximator.n_teacher_rows_} rows in {fit_seconds:.1f} s "
+              "(fixed points included)")
+    else:
+        reached = "reached" if record["target_reached"] else "not reached"
+        print(f"                      fit on {record['n_training_rows'][-1]} rows ("
+              f"{record['n_rows_drawn']} drawn, {record['n_failed']} without a fixed point left out) "
+              f"in {fit_seconds:.1f} s (fixed points included)")
+        print(f"  sampling            {record['n_rounds']} rounds; held-out score "
+              f"{record['validation_scores'][-1]:.4f}, target {args.target_score} {reached}")
     n_units = targets.shape[1]
     if math.isnan(r2_weighted):
         print(f"  held-out R^2        not computed: {len(targets)} held-out rows converged, 2 are needed")
@@ -710,7 +775,7 @@ def run(args):
     print(f"  time per row        recurrent {recurrent_per_row * 1e6:.1f} us, feedforward "
           f"{ff_per_row * 1e6:.2f} us: {speedup:.0f}x faster")
     print(f"                      (CPU time, one thread each, fastest of 5 runs of "
-          f"{timed_rows['recurrent']} and {timed_rows['feedforward']} rows)")
+          f"{timed_rows['recurrent']} rows (recurrent) and {timed_rows['feedforward']} (feedforward))")
     for note in notes:
         print(f"  note                {note}")
     if args.out is not None:

@@ -33,8 +33,8 @@ def test_default_run_reports_and_saves(tmp_path, capsys):
     weighted = re.search(r"held-out R\^2 +(-?[\d.]+) variance-weighted", report)
     uniform = re.search(r"\n +(-?[\d.]+) uniform: the plain mean over the 88 units", report)
     assert weighted and uniform and weighted.group(1) != uniform.group(1)
-    assert re.search(r"\d+x faster\n +\(CPU time, one thread each, fastest of 5 runs of \d+ and \d+ rows\)",
-                     report)
+    assert re.search(r"\d+x faster\n +\(CPU time, one thread each, fastest of 5 runs of \d+ rows "
+                     r"\(recurrent\) and \d+ \(feedforward\)\)", report)
     model = joblib.load(out)
     assert model.predict(np.full((2, 5), 0.5)).shape == (2, 88)
     # Distilled through the package's teacher path; saved with plain transformers, loadable anywhere.
@@ -60,6 +60,20 @@ def test_r2_is_reported_both_ways_with_sklearn(capsys, monkeypatch):
     assert [c[0] for c in calls] == ["variance_weighted", "uniform_average"]
     assert f"{calls[0][1]:.4f} variance-weighted" in report
     assert f"{calls[1][1]:.4f} uniform" in report
+
+
+def test_target_score_draws_rows_until_reached_or_out_of_budget(capsys):
+    argv = [*FAST, "--out", "none", "--hidden", "auto", "--target-score", "0.9999",
+            "--max-teacher-rows", "250"]
+    assert run_main(argv) == 0  # the not-reached warning becomes a note, not a leak
+    report = capsys.readouterr().out
+    width = re.search(r"approximator +(\d+) hidden units", report)
+    assert width and int(width.group(1)) in (88, 176, 352)  # auto: one per network unit, doubled
+    drawn = re.search(r"fit on (\d+) rows \((\d+) drawn, 0 without a fixed point left out\)", report)
+    assert drawn and int(drawn.group(2)) == 250 - 96 and int(drawn.group(1)) > 96 - 25
+    assert re.search(r"sampling +\d+ rounds; held-out score [\d.]+, target 0.9999 not reached", report)
+    assert re.search(r"note +Distillation stopped .* below --target-score=0.9999 .*"
+                     r"of --max-teacher-rows=250", report)
 
 
 def test_figure_is_written(tmp_path):
@@ -113,8 +127,8 @@ def write(tmp_path, name, content):
 
 GOOD_INPUTS = np.random.default_rng(1).uniform(size=(20, 5))
 BAD_OPTIONS = [
-    (["--hidden", "0"], "argument --hidden: must be a positive integer; got '0'"),
-    (["--hidden", "ten"], "argument --hidden: must be a positive integer; got 'ten'"),
+    (["--hidden", "0"], "argument --hidden: must be a positive integer or 'auto'; got '0'"),
+    (["--hidden", "ten"], "argument --hidden: must be a positive integer or 'auto'; got 'ten'"),
     (["--n-samples", "5"], "--n-samples must be at least 11; got 5"),
     (["--dt", "0"], "argument --dt: must be a positive finite number; got '0'"),
     (["--dt", "nan"], "argument --dt: must be a positive finite number; got 'nan'"),
@@ -123,6 +137,12 @@ BAD_OPTIONS = [
     (["--test-fraction", "1"], "--test-fraction must be below 1"),
     (["--test-fraction", "0.001"], "leaves 0 held-out and 120 training rows"),
     (["--seed", "-3"], "argument --seed: must be a non-negative integer"),
+    (["--hidden", "automatic"], "argument --hidden: must be a positive integer or 'auto'"),
+    (["--target-score", "1.5"], "argument --target-score: must be in (0, 1]; got '1.5'"),
+    (["--target-score", "0"], "argument --target-score: must be a positive finite number"),
+    (["--max-teacher-rows", "500"], "--max-teacher-rows is the budget of --target-score's sampling"),
+    (["--target-score", "0.9", "--max-teacher-rows", "96"],
+     "--max-teacher-rows 96 leaves no rows to draw: it counts the 96 training rows too"),
     (["--method", "rk4"], "argument --method: invalid choice: 'rk4'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["--tau", "2"], "--tau applies to a --weights network"),
@@ -342,12 +362,12 @@ def test_module_entry_point_errors_help_and_version():
     done = run("--help")
     assert done.returncode == 0
     for option in ["--weights", "--inputs", "--out", "--figure", "--n-samples", "--hidden", "--method",
-                   "--version", "--max-iter"]:
+                   "--version", "--max-iter", "--target-score", "--max-teacher-rows"]:
         assert option in done.stdout
     done = run("--hidden", "0")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "rnnapprox: error: argument --hidden: must be a positive integer; got '0' " \
-                          "(see rnnapprox --help)\n"
+    assert done.stderr == "rnnapprox: error: argument --hidden: must be a positive integer or 'auto'; " \
+                          "got '0' (see rnnapprox --help)\n"
     done = run("--version")
     assert done.returncode == 0 and done.stdout == f"rnnapprox {__version__}\n"
 
