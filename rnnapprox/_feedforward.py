@@ -49,16 +49,20 @@ _ADAM_BETA_1, _ADAM_BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
 _LBFGS_MEMORY = 30
 # early_stopping="auto" holds out validation_fraction of the rows from this many rows on.
 _AUTO_EARLY_STOPPING_ROWS = 1000
-# BLAS threads: one while the largest matrix product of a training pass (varpro's
-# Gram matrix included) has fewer multiply-adds than this. Below it, on the 2-core
-# machine of benchmarks/bench_distillation.py, extra threads cost more than they save:
-# numpy and scipy each bring an OpenBLAS whose idle threads spin between calls. A
-# whole fit on 4,000 rows and 100 hidden units ran 3 to 7 times slower per iteration
-# with 2 threads on an idle machine (OpenBLAS 0.3.30/0.3.31, Haswell kernel); varpro
-# fits with 480 hidden units (wta8 of the benchmark) ran 1.4 times slower with 2
-# threads on 16,000 rows (3.7e9 multiply-adds) and 1.1 times on 24,000 (5.5e9), and
-# 1.9 times faster on 40,000 (9.2e9).
-_SINGLE_THREAD_MULTIPLY_ADDS = 8e9
+# BLAS threads: one while the largest matrix product of a pass has fewer multiply-adds
+# than these; measured on the 2-core machine of benchmarks/bench_distillation.py
+# (OpenBLAS 0.3.30/0.3.31, Haswell kernel).
+# Training alternates numpy's OpenBLAS (the products) and scipy's (L-BFGS-B, the
+# Cholesky solve), and each pool's idle threads spin while the other works: a whole fit
+# on 4,000 rows and 100 hidden units ran 3 to 7 times slower per iteration with 2
+# threads on an idle machine; varpro with 480 hidden units (wta8 of the benchmark), the
+# Gram matrix counted, 1.4 times slower on 16,000 rows (3.7e9 multiply-adds), 1.1 times
+# on 24,000 (5.5e9), and 1.9 times faster on 40,000 (9.2e9).
+_SINGLE_THREAD_TRAINING = 8e9
+# predict uses numpy's pool alone: on an idle machine 2 threads predicted 400,000 rows
+# (3.5e9) in 0.22 s against 0.34 s; below this bound, next to numba's threads (a
+# recurrent transformer in the same process), 2 threads made predict 30 times slower.
+_SINGLE_THREAD_PREDICT = 2e9
 # Working precision of the loss and gradient (the optimiser's own state stays float64):
 # float32 from this many multiply-adds in the largest product on. It halves the cost of
 # the matrix products, which are nearly all of an iteration, and the held-out scores of
@@ -101,9 +105,13 @@ def _working_dtype(shape, n_hidden, n_outputs, solver=None):
 
 
 def _blas_threads(shape, n_hidden, n_outputs, solver=None):
-    """BLAS thread limit for a pass over ``shape`` rows x features (None: leave as is)."""
+    """BLAS thread limit for a pass over ``shape`` rows x features (None: leave as is).
+
+    ``solver``: the training solver, or None for :meth:`~FeedforwardApproximator.predict`.
+    """
     largest = _largest_product(shape, n_hidden, n_outputs, solver)
-    return 1 if largest < _SINGLE_THREAD_MULTIPLY_ADDS else None
+    bound = _SINGLE_THREAD_PREDICT if solver is None else _SINGLE_THREAD_TRAINING
+    return 1 if largest < bound else None
 
 
 def _blas_limit(shape, n_hidden, n_outputs, solver=None):
@@ -546,17 +554,17 @@ class FeedforwardApproximator(
     (the optimiser's state stays float64): half the cost, and held-out
     scores within 1e-3 of float64's on the benchmark networks; without
     early stopping, a fit whose line search runs out of float32 resolution
-    is finished in float64. Training and
-    prediction run their matrix products on one BLAS thread when the
-    largest (with ``"varpro"``, the hidden layer's Gram matrix included) has
-    fewer than 8e9 multiply-adds (4,000 rows, 100 hidden units and 88
-    outputs is 3.5e7; varpro on 16,000 teacher rows and 480 hidden units
-    3.7e9): below that, on a 2-core machine, a second thread cost more than
-    it saved (numpy's and scipy's OpenBLAS each keep spinning threads), 3 to
-    7 times the single-thread fit time on 4,000 rows even on an idle
-    machine, and next to numba's threads (a recurrent transformer in the
-    same process) 30 times the single-thread predict time. Larger problems
-    keep the caller's thread settings.
+    is finished in float64. Training runs its matrix products on one BLAS
+    thread when the largest (with ``"varpro"``, the hidden layer's Gram
+    matrix included) has fewer than 8e9 multiply-adds (4,000 rows, 100
+    hidden units and 88 outputs is 3.5e7; varpro on 16,000 teacher rows and
+    480 hidden units 3.7e9): below that, on a 2-core machine, a second
+    thread cost more than it saved (numpy's and scipy's OpenBLAS each keep
+    spinning threads), 3 to 7 times the single-thread fit time on 4,000 rows
+    even on an idle machine. Prediction does so below 2e9: next to numba's
+    threads (a recurrent transformer in the same process) a second thread
+    made it 30 times slower. Larger problems keep the caller's thread
+    settings.
 
     Benchmarks on seven recurrent networks, against
     :class:`~sklearn.neural_network.MLPRegressor`, are in

@@ -249,6 +249,9 @@ def test_blas_threads_chosen_by_problem_size():
     # varpro's Gram matrix of the hidden layer is the largest product of its passes.
     assert _blas_threads((40_000, 8), 480, 86, "lbfgs") == 1
     assert _blas_threads((40_000, 8), 480, 86, "varpro") is None
+    # predict (no solver) is numpy's pool alone: more threads pay from a lower bound.
+    assert _blas_threads((400_000, 8), 100, 88) is None
+    assert _blas_threads((400_000, 8), 100, 88, "lbfgs") == 1
 
 
 def test_the_round_that_spends_the_budget_trains_to_the_end(wta_network, labelled, monkeypatch):
