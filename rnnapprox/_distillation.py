@@ -17,7 +17,7 @@ from ._recurrent import NonConvergenceError, _describe_failures
 # Warm training rounds (after new rows or hidden units) start near a solution: they
 # get at most this many iterations (and stop earlier when the held-out score stalls),
 # which bounds the cost of a round. The round that spends the last of the budget gets
-# max_iter: no later round continues its training.
+# max_iter: no later round of new rows continues its training.
 _WARM_ROUND_ITERATIONS = 200
 # Each round draws as many new rows as there are training rows (up to the budget):
 # doubling reaches a given number of rows in few rounds, each a warm training.
@@ -53,14 +53,18 @@ def teacher_targets(teacher, X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = teacher.solve(X)
-    if getattr(teacher, "on_nonconvergence", None) == "raise" and not result.converged.all():
-        raise NonConvergenceError(
-            _describe_failures(result, teacher.max_steps, teacher.tol)
-            + " Raised because the teacher's on_nonconvergence is 'raise'; with 'warn' such "
-            "rows are left out of distillation and counted."
-        )
     outputs = np.asarray(result.outputs, dtype=np.float64)
     converged = np.asarray(result.converged, dtype=bool) & np.isfinite(outputs).all(axis=1)
+    if getattr(teacher, "on_nonconvergence", None) == "raise" and not converged.all():
+        if result.converged.all():
+            failures = (f"{int((~converged).sum())} rows reached a fixed point beyond the range "
+                        f"of {outputs.dtype}.")
+        else:
+            failures = _describe_failures(result, teacher.max_steps, teacher.tol)
+        raise NonConvergenceError(
+            failures + " Raised because the teacher's on_nonconvergence is 'raise'; with "
+            "'warn' such rows are left out of distillation and counted."
+        )
     return outputs, converged
 
 
@@ -129,15 +133,16 @@ def _short_of_capacity(scores, train_scores, target, grew):
 class DistillationLoop:
     """Train on teacher rows until a held-out score reaches a target, or the budget ends.
 
-    ``estimator`` is a :class:`~rnnapprox.FeedforwardApproximator` with
-    ``teacher_`` fitted; ``train(X, Y, w, validation, initialize)`` is its
-    training step (warm when ``initialize`` is False) and ``grow(width, rng)``
-    widens its hidden layer without changing its function.
+    ``estimator`` is a :class:`~rnnapprox.FeedforwardApproximator`, whose
+    ``_train`` is the training step (warm unless ``initialize``) and
+    ``_grow_hidden`` widens its hidden layer without changing its function;
+    ``teacher`` is the fitted transformer that labels the rows.
     """
 
-    def __init__(self, estimator, rng):
+    def __init__(self, estimator, rng, teacher):
         self.estimator = estimator
         self.rng = rng
+        self.teacher = teacher
         self.teacher_time = 0.0
         self.training_time = 0.0
         self.n_failed = 0
@@ -146,7 +151,7 @@ class DistillationLoop:
     def label(self, X):
         """Teacher targets of ``X``; rows without a fixed point are dropped and counted."""
         start = time.perf_counter()
-        outputs, converged = teacher_targets(self.estimator.teacher_, X)
+        outputs, converged = teacher_targets(self.teacher, X)
         self.teacher_time += time.perf_counter() - start
         self.n_solved += X.shape[0]
         self.n_failed += int((~converged).sum())
@@ -204,15 +209,16 @@ class DistillationLoop:
                 if remaining <= 0:
                     break
                 errors = sample_weight * ((predicted - Y) ** 2).sum(axis=1)
-                n_new = min(remaining, max(int(_DRAW_FACTOR * X.shape[0]), 1))
+                weighted = sample_weight > 0  # rows of weight zero are not part of the data
+                n_new = min(remaining, max(int(_DRAW_FACTOR * weighted.sum()), 1))
                 last = " (the last of the budget)" if n_new == remaining else ""
                 self._say(f"  the teacher solves {n_new} new rows{last}")
-                X_new = draw_inputs(X, errors, n_new, rng)
+                X_new = draw_inputs(X[weighted], errors[weighted], n_new, rng)
                 X_new, Y_new, _ = self.label(X_new)
                 X, Y = np.vstack([X, X_new]), np.vstack([Y, Y_new])
                 # New rows weigh as much as an average training row, whatever the
                 # scale of the user's sample weights.
-                new_weight = np.full(X_new.shape[0], sample_weight.mean())
+                new_weight = np.full(X_new.shape[0], sample_weight[weighted].mean())
                 sample_weight = np.concatenate([sample_weight, new_weight])
                 final = self.n_solved >= est.max_teacher_rows
                 self.train(X, Y, sample_weight, validation=validation, initialize=False,

@@ -20,7 +20,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._distillation import (
     MIN_HELD_OUT_FRACTION,
@@ -58,11 +63,12 @@ _AUTO_EARLY_STOPPING_ROWS = 1000
 # threads on an idle machine; varpro with 480 hidden units (wta8 of the benchmark), the
 # Gram matrix counted, 1.4 times slower on 16,000 rows (3.7e9 multiply-adds), 1.1 times
 # on 24,000 (5.5e9), and 1.9 times faster on 40,000 (9.2e9).
-_SINGLE_THREAD_TRAINING = 8e9
-# predict uses numpy's pool alone: on an idle machine 2 threads predicted 400,000 rows
-# (3.5e9) in 0.22 s against 0.34 s; below this bound, next to numba's threads (a
-# recurrent transformer in the same process), 2 threads made predict 30 times slower.
-_SINGLE_THREAD_PREDICT = 2e9
+_SINGLE_THREAD_TWO_POOLS = 8e9
+# predict and Adam use numpy's pool alone: on an idle machine 2 threads predicted
+# 400,000 rows (3.5e9) in 0.22 s against 0.34 s; below this bound, next to numba's
+# threads (a recurrent transformer in the same process), 2 threads made predict 30
+# times slower.
+_SINGLE_THREAD_ONE_POOL = 2e9
 # Working precision of the loss and gradient (the optimiser's own state stays float64):
 # float32 from this many multiply-adds in the largest product on. It halves the cost of
 # the matrix products, which are nearly all of an iteration, and the held-out scores of
@@ -98,20 +104,20 @@ def _largest_product(shape, n_hidden, n_outputs, solver=None):
     return n_samples * n_hidden * inner
 
 
-def _working_dtype(shape, n_hidden, n_outputs, solver=None):
+def _working_dtype(shape, n_hidden, n_outputs):
     """Arithmetic of the loss and gradient for training on ``shape`` rows x features."""
-    largest = _largest_product(shape, n_hidden, n_outputs, solver)
+    largest = _largest_product(shape, n_hidden, n_outputs)
     return np.float32 if largest >= _FLOAT32_MULTIPLY_ADDS else np.float64
 
 
 def _blas_threads(shape, n_hidden, n_outputs, solver=None):
     """BLAS thread limit for a pass over ``shape`` rows x features (None: leave as is).
 
-    ``solver``: the training solver, or None for :meth:`~FeedforwardApproximator.predict`.
+    ``solver``: the training solver, or None for a forward pass (``predict``).
     """
     largest = _largest_product(shape, n_hidden, n_outputs, solver)
-    bound = _SINGLE_THREAD_PREDICT if solver is None else _SINGLE_THREAD_TRAINING
-    return 1 if largest < bound else None
+    two_pools = solver in ("lbfgs", "varpro")  # numpy's BLAS and scipy's, in turn
+    return 1 if largest < (_SINGLE_THREAD_TWO_POOLS if two_pools else _SINGLE_THREAD_ONE_POOL) else None
 
 
 def _blas_limit(shape, n_hidden, n_outputs, solver=None):
@@ -124,13 +130,6 @@ def _blas_limit(shape, n_hidden, n_outputs, solver=None):
     if _blas_threads(shape, n_hidden, n_outputs, solver) is None:
         return contextlib.nullcontext()
     return single_threaded_blas()
-
-
-def _teacher_changed(teacher, fitted_teacher):
-    """Whether ``teacher``'s parameters differ from those ``fitted_teacher`` was cloned with."""
-    return joblib.hash(teacher.get_params(deep=True)) != joblib.hash(
-        fitted_teacher.get_params(deep=True)
-    )
 
 
 def _check_validation_split(weight_val, weight_train):
@@ -363,7 +362,9 @@ class FeedforwardApproximator(
         Recurrent network whose fixed points are the targets (distillation).
         A clone is fitted on ``X`` and its ``solve`` results are the targets;
         rows that did not converge are left out with one
-        :class:`~sklearn.exceptions.ConvergenceWarning` counting them. With a
+        :class:`~sklearn.exceptions.ConvergenceWarning` counting them (with
+        the teacher's ``on_nonconvergence="raise"``,
+        :class:`~rnnapprox.NonConvergenceError` is raised). With a
         teacher, ``y`` is ignored: as an intermediate pipeline step the
         approximator's ``fit`` receives the downstream target (class labels,
         say), which it must not learn. To train on fixed points you computed
@@ -554,16 +555,17 @@ class FeedforwardApproximator(
     (the optimiser's state stays float64): half the cost, and held-out
     scores within 1e-3 of float64's on the benchmark networks; without
     early stopping, a fit whose line search runs out of float32 resolution
-    is finished in float64. Training runs its matrix products on one BLAS
-    thread when the largest (with ``"varpro"``, the hidden layer's Gram
-    matrix included) has fewer than 8e9 multiply-adds (4,000 rows, 100
-    hidden units and 88 outputs is 3.5e7; varpro on 16,000 teacher rows and
-    480 hidden units 3.7e9): below that, on a 2-core machine, a second
-    thread cost more than it saved (numpy's and scipy's OpenBLAS each keep
-    spinning threads), 3 to 7 times the single-thread fit time on 4,000 rows
-    even on an idle machine. Prediction does so below 2e9: next to numba's
-    threads (a recurrent transformer in the same process) a second thread
-    made it 30 times slower. Larger problems keep the caller's thread
+    is finished in float64. ``"varpro"`` and ``"lbfgs"`` run their matrix
+    products on one BLAS thread when the largest (with ``"varpro"``, the
+    hidden layer's Gram matrix included) has fewer than 8e9 multiply-adds
+    (4,000 rows, 100 hidden units and 88 outputs is 3.5e7; varpro on 16,000
+    teacher rows and 480 hidden units 3.7e9): below that, on a 2-core
+    machine, a second thread cost more than it saved (numpy's and scipy's
+    OpenBLAS each keep spinning threads), 3 to 7 times the single-thread fit
+    time on 4,000 rows even on an idle machine. Adam and prediction, on
+    numpy's BLAS alone, do so below 2e9: next to numba's threads (a
+    recurrent transformer in the same process) a second thread made
+    prediction 30 times slower. Larger problems keep the caller's thread
     settings.
 
     Benchmarks on seven recurrent networks, against
@@ -714,8 +716,8 @@ class FeedforwardApproximator(
         """Update the network with one Adam epoch over the given rows.
 
         Only available with ``solver="adam"``. The first call fixes the
-        scalers, the output activation and (when distilling) the fitted
-        teacher from its rows.
+        scalers and the output activation from its rows and, when distilling,
+        fits the teacher (fitted again if ``teacher``'s parameters change).
 
         Parameters
         ----------
@@ -723,7 +725,7 @@ class FeedforwardApproximator(
             Input rows, in raw units.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
-            Targets; ``None`` distils from ``teacher`` as in :meth:`fit`.
+            Targets; ignored with a ``teacher``, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
@@ -822,7 +824,8 @@ class FeedforwardApproximator(
             True responses. ``None`` scores against the fitted teacher's fixed
             points of ``X`` (only after distillation); rows where the teacher
             does not converge are left out with a
-            :class:`~sklearn.exceptions.ConvergenceWarning`.
+            :class:`~sklearn.exceptions.ConvergenceWarning` (a teacher with
+            ``on_nonconvergence="raise"`` raises instead).
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
@@ -863,6 +866,10 @@ class FeedforwardApproximator(
     def _n_features_out(self):
         """Number of transformed output features (the mixin's feature names use it)."""
         return self.n_outputs_
+
+    def __sklearn_is_fitted__(self):
+        # A fit that fails after validating X has set n_features_in_, not the network.
+        return hasattr(self, "coefs_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -911,23 +918,34 @@ class FeedforwardApproximator(
         return self
 
     def _fit_teacher(self, X, sample_weight, first_fit, incremental):
-        X = validate_data(self, X, reset=first_fit, dtype=np.float64)
-        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        if self.target_score is not None and not incremental and X.shape[0] > self.max_teacher_rows:
+        n_rows = _num_samples(X)
+        if self.target_score is not None and not incremental and n_rows > self.max_teacher_rows:
             raise ValueError(
-                f"X has {X.shape[0]} rows, more than max_teacher_rows={self.max_teacher_rows}, "
+                f"X has {n_rows} rows, more than max_teacher_rows={self.max_teacher_rows}, "
                 "the teacher's budget for one fit, the rows of X included; raise "
                 "max_teacher_rows above the rows of X (new rows are drawn from what is left) "
                 "or pass fewer rows."
             )
-        if first_fit or not hasattr(self, "teacher_") or _teacher_changed(self.teacher, self.teacher_):
-            self.teacher_ = clone(self.teacher)
+        X = validate_data(self, X, reset=first_fit, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        if hasattr(self, "distillation_"):
+            del self.distillation_  # a fit that fails leaves no record of an earlier one
+        # The user's teacher, hashed as given: a fitted clone's parameters may differ (a
+        # RandomState it drew from, arrays copied contiguous).
+        teacher_hash = joblib.hash(self.teacher.get_params(deep=True))
+        if first_fit or getattr(self, "_teacher_hash", None) != teacher_hash:
+            teacher = clone(self.teacher)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.teacher_.fit(X)
-        loop = DistillationLoop(self, self._rng)
+                teacher.fit(X)
+        else:
+            teacher = self.teacher_
+        loop = DistillationLoop(self, self._rng, teacher)
         self._n_given_rows = X.shape[0]
         X, Y, converged = loop.label(X)
+        if not first_fit:
+            self._check_n_outputs(Y.shape[1])  # before a changed teacher replaces the old
+        self.teacher_, self._teacher_hash = teacher, teacher_hash
         sample_weight = sample_weight[converged]
         self.teacher_converged_ = converged
         self.n_teacher_rows_ = int(converged.sum())
@@ -996,12 +1014,8 @@ class FeedforwardApproximator(
             )
         if initialize:
             self._initialize(X, Y, sample_weight, target_ndim, rng)
-        elif Y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"The targets (columns of y, or the teacher's units) number {Y.shape[1]}, but "
-                f"{type(self).__name__} was fitted with {self.n_outputs_} outputs; refit "
-                "without warm_start to change them."
-            )
+        else:
+            self._check_n_outputs(Y.shape[1])
         self.solver_ = self._resolve_solver(Y, sample_weight, initialize)
         if initialize or not incremental:
             self.n_iter_ = 0
@@ -1036,6 +1050,15 @@ class FeedforwardApproximator(
             raise ValueError(
                 "The solver produced non-finite weights; lower learning_rate_init or "
                 "check the inputs for extreme values."
+            )
+
+    def _check_n_outputs(self, n_outputs):
+        """A warm training keeps the outputs of the network it starts from."""
+        if n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"The targets (columns of y, or the teacher's units) number {n_outputs}, but "
+                f"{type(self).__name__} was fitted with {self.n_outputs_} outputs; refit "
+                "without warm_start to change them."
             )
 
     def _initialize(self, X, Y, sample_weight, target_ndim, rng):
@@ -1154,7 +1177,7 @@ class FeedforwardApproximator(
                 },
             )
 
-        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_, self.solver_)
+        dtype = _working_dtype(shape, self.hidden_layer_size_, self.n_outputs_)
         result = run(dtype, start, max_iter)
         # With a validation set, the held-out score, not the loss's last digits, says
         # when to stop: a float32 line search that gives up ends the fit too.

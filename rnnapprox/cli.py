@@ -660,11 +660,6 @@ def run(args):
             f"--test-fraction {args.test_fraction:g} of {len(inputs)} rows leaves {n_test} held-out and "
             f"{len(train_rows)} training rows; at least 2 and {MIN_TRAIN_ROWS} are needed."
         )
-    if args.max_teacher_rows is not None and args.max_teacher_rows <= len(train_rows):
-        raise CommandLineError(
-            f"--max-teacher-rows {args.max_teacher_rows} leaves no rows to draw: it counts the "
-            f"{len(train_rows)} training rows too; give more than {len(train_rows)}."
-        )
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"network: {name}; {len(inputs)} input rows ({len(train_rows)} to fit, {n_test} held out)")
@@ -681,6 +676,13 @@ def run(args):
     for option in ("max_iter", "max_teacher_rows"):
         if getattr(args, option) is not None:
             approximator.set_params(**{option: getattr(args, option)})
+    budget = approximator.max_teacher_rows
+    if args.target_score is not None and budget <= len(train_rows):
+        given = "" if args.max_teacher_rows is not None else " (the default)"
+        raise CommandLineError(
+            f"--max-teacher-rows {budget}{given} leaves no rows to draw: it counts the "
+            f"{len(train_rows)} training rows too; give more than {len(train_rows)}."
+        )
 
     log = _FixedPointLog(args.quiet)
     log.label = "fixed points (training rows)"
@@ -745,18 +747,21 @@ def run(args):
     print(line)
     print(f"  steps to converge   min {steps.min()}, median {int(np.median(steps))}, "
           f"90th percentile {int(np.percentile(steps, 90))}, max {steps.max()} ({args.method})")
-    print(f"  approximator        {approximator.hidden_layer_size_} hidden units, solver "
-          f"{approximator.solver_}, {approximator.n_iter_} iterations")
     record = approximator.distillation_
+    last = "" if args.target_score is None else " in the last round"
+    print(f"  approximator        {approximator.hidden_layer_size_} hidden units, solver "
+          f"{approximator.solver_}, {approximator.n_iter_} iterations{last}")
     if args.target_score is None:
         print(f"                      fit on {approximator.n_teacher_rows_} rows in {fit_seconds:.1f} s "
               "(fixed points included)")
     else:
         reached = "reached" if record["target_reached"] else "not reached"
+        drawn_failed = record["n_failed"] - int((~train_result.converged).sum())
+        rounds = f"{record['n_rounds']} round{'s' if record['n_rounds'] > 1 else ''}"
         print(f"                      fit on {record['n_training_rows'][-1]} rows ("
-              f"{record['n_rows_drawn']} drawn, {record['n_failed']} without a fixed point left out) "
-              f"in {fit_seconds:.1f} s (fixed points included)")
-        print(f"  sampling            {record['n_rounds']} rounds; held-out score "
+              f"{record['n_rows_drawn']} drawn, of which {drawn_failed} without a fixed point were "
+              f"left out) in {fit_seconds:.1f} s (fixed points included)")
+        print(f"  sampling            {rounds}; held-out score "
               f"{record['validation_scores'][-1]:.4f}, target {args.target_score} {reached}")
     n_units = targets.shape[1]
     if math.isnan(r2_weighted):

@@ -69,8 +69,10 @@ def test_target_score_draws_rows_until_reached_or_out_of_budget(capsys):
     report = capsys.readouterr().out
     width = re.search(r"approximator +(\d+) hidden units", report)
     assert width and int(width.group(1)) in (88, 176, 352)  # auto: one per network unit, doubled
-    drawn = re.search(r"fit on (\d+) rows \((\d+) drawn, 0 without a fixed point left out\)", report)
-    assert drawn and int(drawn.group(2)) == 250 - 96 and int(drawn.group(1)) > 96 - 25
+    drawn = re.search(r"fit on (\d+) rows \((\d+) drawn, of which 0 without a fixed point were left "
+                      r"out\)", report)
+    # 96 training rows, a quarter held out to score the rounds; 250 - 96 drawn.
+    assert drawn and int(drawn.group(2)) == 154 and int(drawn.group(1)) == 72 + 154
     assert re.search(r"sampling +\d+ rounds; held-out score [\d.]+, target 0.9999 not reached", report)
     assert re.search(r"note +Distillation stopped .* below --target-score=0.9999 .*"
                      r"of --max-teacher-rows=250", report)
@@ -143,6 +145,8 @@ BAD_OPTIONS = [
     (["--max-teacher-rows", "500"], "--max-teacher-rows is the budget of --target-score's sampling"),
     (["--target-score", "0.9", "--max-teacher-rows", "96"],
      "--max-teacher-rows 96 leaves no rows to draw: it counts the 96 training rows too"),
+    (["--target-score", "0.9", "--n-samples", "26000"],
+     "--max-teacher-rows 20000 (the default) leaves no rows to draw: it counts the 20800"),
     (["--method", "rk4"], "argument --method: invalid choice: 'rk4'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["--tau", "2"], "--tau applies to a --weights network"),

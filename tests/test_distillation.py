@@ -298,17 +298,27 @@ def test_verbose_reports_each_round(wta_network, labelled, capsys):
 
 def test_warm_start_refits_a_changed_teacher(wta_network, labelled):
     U = labelled[0]
-    ff = FeedforwardApproximator(
-        5, teacher=RecurrentFixedPointTransformer(network=wta_network), warm_start=True,
-        max_iter=5, random_state=0,
-    ).fit(U)
-    first_teacher = ff.teacher_
-    ff.fit(U)  # the same teacher: kept
-    assert ff.teacher_ is first_teacher
+    teacher = RecurrentFixedPointTransformer(
+        network=wta_network, random_state=np.random.RandomState(0)  # a generator fit may draw from
+    )
+    ff = FeedforwardApproximator(5, teacher=teacher, warm_start=True, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ff.fit(U)
+        first_teacher = ff.teacher_
+        ff.fit(U)  # the same teacher: kept
+        assert ff.teacher_ is first_teacher
+        ff.set_params(teacher__tol=1e-5)  # same units, other parameters: fitted again
+        ff.fit(U)
+    assert ff.teacher_ is not first_teacher and ff.teacher_.tol == 1e-5
+    kept = ff.teacher_
     smaller = soft_wta(4, units_per_partition=2, n_inhibitory=1, random_state=0)
     ff.set_params(teacher=RecurrentFixedPointTransformer(network=smaller))
     with pytest.raises(ValueError, match="teacher's units.*refit without warm_start"):
         ff.fit(U)  # the new teacher is fitted, and its outputs differ
+    # Refused: the approximator still pairs with the teacher it was trained on.
+    assert ff.teacher_ is kept
+    assert np.isfinite(ff.score(U))
 
 
 def test_budget_smaller_than_x_is_an_error(wta_network, labelled):
@@ -343,6 +353,28 @@ def test_drawn_rows_weigh_as_an_average_training_row(wta_network, labelled):
     assert runs[0].distillation_["n_rows_drawn"] > 0
     assert runs[0].distillation_["validation_scores"] == runs[1].distillation_["validation_scores"]
     assert_array_equal(runs[0].predict(U), runs[1].predict(U))
+
+
+def test_drawn_rows_weigh_as_an_average_weighted_row(wta_network, labelled, monkeypatch):
+    U = labelled[0]
+    weights = np.where(np.arange(len(U)) % 2 == 0, 3.0, 0.0)  # half the rows count, thrice
+    trained = []
+    train = FeedforwardApproximator._train
+
+    def spy(self, X, Y, sample_weight, **kwargs):
+        trained.append(sample_weight.copy())
+        return train(self, X, Y, sample_weight, **kwargs)
+
+    monkeypatch.setattr(FeedforwardApproximator, "_train", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ff = target_mode(wta_network, max_iter=5).fit(U, sample_weight=weights)
+    first, last = trained[0], trained[-1]
+    drawn = last[first.size:]
+    assert drawn.size == ff.distillation_["n_rows_drawn"] > 0
+    assert_allclose(drawn, 3.0)
+    # A round draws as many rows as there are weighted training rows, not all of them.
+    assert trained[1].size - first.size == np.count_nonzero(first) < first.size
 
 
 def test_teacher_that_raises_on_nonconvergence_is_obeyed():

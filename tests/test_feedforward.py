@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
@@ -166,8 +166,11 @@ def test_relu_output_refuses_negative_targets(rate_data):
     X, Y = rate_data
     Y = Y.copy()
     Y[0] -= 10.0
+    ff = FeedforwardApproximator(output_activation="relu")
     with pytest.raises(ValueError, match=r"output_activation='relu' .* targets are negative"):
-        FeedforwardApproximator(output_activation="relu").fit(X, Y)
+        ff.fit(X, Y)
+    with pytest.raises(NotFittedError):  # a failed first fit leaves no half-fitted network
+        ff.predict(X)
     # Negative targets on rows of weight zero do not count.
     weights = np.ones(len(X))
     weights[0] = 0.0
