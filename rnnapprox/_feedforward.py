@@ -543,12 +543,13 @@ class FeedforwardApproximator(
     kernel-density bandwidth (0.2 to 0.5 of each feature's standard deviation
     for 3,000 rows of 1 to 10 features), clipped to the range of ``X``. So the
     draws follow the distribution of ``X`` where it is learned and crowd where
-    it errs (near ties of a competitive circuit). The teacher solves them (rows that
-    do not converge are left out and counted), they join the training rows
-    (with the training rows' average weight), and training continues from the current weights for at most 200
-    L-BFGS iterations per round (``max_iter`` in the round that spends the
-    last of the budget), with the held-out rows as its early-stopping set.
-    Everything is deterministic for a fixed ``random_state``.
+    it errs (near ties of a competitive circuit). The teacher solves them
+    (rows that do not converge are left out and counted), they join the
+    training rows (with the training rows' average weight), and training
+    continues from the current weights for at most 200 L-BFGS iterations per
+    round (``max_iter`` in the round that spends the last of the budget), with
+    the held-out rows as its early-stopping set. Everything is deterministic
+    for a fixed ``random_state``.
 
     **Precision and threads.** L-BFGS computes the loss and gradient in
     float32 once the largest matrix product has 1e6 multiply-adds or more
