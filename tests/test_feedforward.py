@@ -45,15 +45,20 @@ def _central_differences(function, x, step=1e-6):
     )
 
 
+def _weighted_problem(rng, n_samples, n_features, n_outputs):
+    """Inputs, signed targets and normalised integer row weights (some zero) drawn from ``rng``."""
+    X = rng.standard_normal((n_samples, n_features))
+    Y = rng.uniform(-0.5, 1.0, size=(n_samples, n_outputs))
+    weights = rng.randint(0, 4, n_samples).astype(float)
+    return X, Y, weights / weights.sum()
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("output_activation", ["identity", "relu", "tanh"])
 def test_gradient_matches_central_differences(activation, output_activation):
     rng = np.random.RandomState(0)
-    n_samples, n_features, n_hidden, n_outputs = 20, 3, 5, 4
-    X = rng.standard_normal((n_samples, n_features))
-    Y = rng.uniform(-0.5, 1.0, size=(n_samples, n_outputs))
-    weights = rng.randint(0, 4, n_samples).astype(float)
-    row_weights = weights / weights.sum()
+    n_features, n_hidden, n_outputs = 3, 5, 4
+    X, Y, row_weights = _weighted_problem(rng, 20, n_features, n_outputs)
     n_params = n_features * n_hidden + n_hidden + n_hidden * n_outputs + n_outputs
     params = 0.7 * rng.standard_normal(n_params)
     l2 = 0.3
@@ -118,11 +123,8 @@ def test_auto_solver_choice(rate_data, smooth_data):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_projected_loss_matches_joint_loss_and_central_differences(activation):
     rng = np.random.RandomState(0)
-    n_samples, n_features, n_hidden, n_outputs = 30, 3, 5, 4
-    X = rng.standard_normal((n_samples, n_features))
-    Y = rng.uniform(-0.5, 1.0, size=(n_samples, n_outputs))
-    weights = rng.randint(0, 4, n_samples).astype(float)
-    row_weights = weights / weights.sum()
+    n_features, n_hidden, n_outputs = 3, 5, 4
+    X, Y, row_weights = _weighted_problem(rng, 30, n_features, n_outputs)
     l2 = 0.01
     projected = ProjectedLoss(X, Y, row_weights, l2, n_hidden, activation)
     hidden_params = 0.7 * rng.standard_normal((n_features + 1) * n_hidden)
